@@ -1,0 +1,274 @@
+"""The ``narrator`` command: a thin click layer over the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import NarratorError
+from .rendering import (
+    DEFAULT_BITRATE,
+    DEFAULT_HEADING_PAUSE,
+    DEFAULT_LOUDNESS,
+    DEFAULT_PARAGRAPH_PAUSE,
+    DEFAULT_SENTENCE_PAUSE,
+    DEFAULT_TRUE_PEAK,
+    AudioFormat,
+    Rendering,
+    parse_bitrate,
+)
+from .voices import DEFAULT_VOICE
+
+STDOUT = "-"
+
+logger = logging.getLogger("narrator")
+
+
+def _fail(exc: NarratorError) -> None:
+    click.echo(f"narrator: error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+class _Group(click.Group):
+    """Turns narrator's errors and interruptions into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NarratorError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            click.echo("narrator: interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            sys.exit(141)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else logging.WARNING
+    if verbose:
+        level = logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("narrator: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="narrator")
+def cli() -> None:
+    """Narrate text files into audiobook-quality audio with local neural voices."""
+
+
+def _seconds(name: str, default: float, help_text: str) -> Any:
+    return click.option(
+        name, type=click.FloatRange(0, 60), default=default, show_default=True,
+        metavar="SECONDS", help=help_text,
+    )  # fmt: skip
+
+
+@cli.command()
+@click.argument("input", metavar="INPUT", type=str)
+@click.option("-o", "--output", metavar="FILE",
+              help="Output file, or - for standard output. [default: INPUT's name with the "
+                   "format's suffix]")  # fmt: skip
+@click.option("-v", "--voice", "voice", default=DEFAULT_VOICE, show_default=True,
+              help="Voice preset name (see `narrator voices`) or a preset .toml file.")
+@click.option("--speed", type=click.FloatRange(0.25, 4.0), default=None,
+              help="Speaking rate; 1.0 is the voice's own, 1.2 is 20% faster.")
+@click.option("--speaker", default=None, help="Speaker of a multi-speaker voice.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where the model runs; auto picks cuda when available.")
+@_seconds("--sentence-pause", DEFAULT_SENTENCE_PAUSE, "Silence between sentences.")
+@_seconds("--paragraph-pause", DEFAULT_PARAGRAPH_PAUSE, "Silence between paragraphs.")
+@_seconds("--heading-pause", DEFAULT_HEADING_PAUSE,
+          "Silence after a heading (at least the paragraph pause).")
+@click.option("--loudness", type=click.FloatRange(-50, -5), default=DEFAULT_LOUDNESS,
+              show_default=True, metavar="LUFS", help="Target integrated loudness.")
+@click.option("--true-peak", type=click.FloatRange(-20, 0), default=DEFAULT_TRUE_PEAK,
+              show_default=True, metavar="DBTP", help="True-peak ceiling.")
+@click.option("-f", "--format", "fmt", type=click.Choice([f.value for f in AudioFormat]),
+              default=None, help="Output format. [default: from the output suffix, else mp3]")
+@click.option("--bitrate", default=f"{DEFAULT_BITRATE}k", show_default=True,
+              help="Bitrate of lossy formats, in kbit/s.")
+@click.option("--title", default=None, help="Title tag. [default: the first heading]")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or messages, only errors.")
+@click.option("--verbose", count=True, help="More messages on stderr (twice for debug).")
+def read(
+    input: str, output: str | None, voice: str, speed: float | None, speaker: str | None,
+    device: str, sentence_pause: float, paragraph_pause: float, heading_pause: float,
+    loudness: float, true_peak: float, fmt: str | None, bitrate: str, title: str | None,
+    quiet: bool, verbose: int,
+) -> None:  # fmt: skip
+    """Narrate INPUT (a text or Markdown file, or - for stdin) into one audio file."""
+    from .narrate import narrate
+    from .text import STDIN, read_text
+    from .voices import load_voice
+
+    _setup_logging(verbose, quiet)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        kbps = parse_bitrate(bitrate)
+    except NarratorError as exc:
+        raise click.BadParameter(str(exc), param_hint="--bitrate") from None
+    if output is None:
+        if input == STDIN:
+            raise click.UsageError("reading standard input needs -o FILE (or -o - for stdout)")
+        output = Path(input).with_suffix(f".{fmt or 'mp3'}").name
+    audio_format = _output_format(output, fmt)
+    chosen = load_voice(voice).with_options(speaker=speaker, speed=speed)
+    tags = {"title": title} if title else {}
+    rendering = Rendering(
+        sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
+        heading_pause=heading_pause, loudness=loudness, true_peak=true_peak,
+        format=audio_format, bitrate=kbps, tags=tags,
+    )  # fmt: skip
+    text = read_text(input)
+    stream = sys.stdout.buffer if output == STDOUT else None
+    if stream is not None and stream.isatty():
+        raise click.UsageError("refusing to write audio to a terminal; redirect standard output")
+    show = not quiet and sys.stderr.isatty()
+    started = time.perf_counter()
+    with _Progress(show) as progress:
+        result = narrate(
+            text, stream if stream is not None else output, voice=chosen, rendering=rendering,
+            device=device, progress=progress.update,
+            fallback_title=None if input == STDIN else _title_from_name(input),
+        )  # fmt: skip
+    if not quiet:
+        where = "standard output" if stream is not None else output
+        elapsed = time.perf_counter() - started
+        click.echo(
+            f"narrator: wrote {where}: {_clock(result.duration)} of audio, "
+            f"{len(result.segments)} segments, {result.mastered.loudness:.1f} LUFS, "
+            f"in {elapsed:.1f} s (real-time factor {elapsed / max(result.duration, 1e-9):.3f})",
+            err=True,
+        )
+
+
+def _output_format(output: str, fmt: str | None) -> AudioFormat:
+    if fmt is not None:
+        chosen = AudioFormat.parse(fmt)
+        suffix = AudioFormat.from_suffix(Path(output).suffix) if output != STDOUT else None
+        if suffix is not None and suffix is not chosen:
+            raise click.BadParameter(
+                f"--format {fmt} does not match the output suffix {Path(output).suffix}",
+                param_hint="--format",
+            )
+        return chosen
+    if output == STDOUT:
+        return AudioFormat.MP3
+    suffix = AudioFormat.from_suffix(Path(output).suffix)
+    if suffix is None:
+        known = ", ".join(f".{f.value}" for f in AudioFormat)
+        raise click.BadParameter(
+            f"cannot tell the format of {output!r}; use a suffix ({known}) or --format",
+            param_hint="--output",
+        )
+    return suffix
+
+
+def _title_from_name(path: str) -> str:
+    return Path(path).stem.replace("_", " ").replace("-", " ").strip().title()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class _Progress:
+    """A progress bar on a terminal's stderr; nothing otherwise."""
+
+    def __init__(self, show: bool) -> None:
+        self._show = show
+        self._bar: Any = None
+        self._done = 0
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def update(self, done: int, total: int, segment: Any) -> None:
+        if not self._show:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=total, label="Narrating", file=sys.stderr, show_eta=True, show_pos=True
+            )
+            self._bar.__enter__()
+        self._bar.update(done - self._done)
+        self._done = done
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+@cli.command()
+@click.argument("input", metavar="INPUT", type=str)
+@click.option("-v", "--voice", "voice", default=DEFAULT_VOICE, show_default=True,
+              help="Voice preset, for its language.")
+@_seconds("--sentence-pause", DEFAULT_SENTENCE_PAUSE, "Silence between sentences.")
+@_seconds("--paragraph-pause", DEFAULT_PARAGRAPH_PAUSE, "Silence between paragraphs.")
+@_seconds("--heading-pause", DEFAULT_HEADING_PAUSE, "Silence after a heading.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of segment objects.")
+def split(
+    input: str, voice: str, sentence_pause: float, paragraph_pause: float,
+    heading_pause: float, as_json: bool,
+) -> None:  # fmt: skip
+    """Show how INPUT is split into spoken segments, without synthesizing."""
+    from .text import read_text, split_text
+    from .voices import load_voice
+
+    chosen = load_voice(voice)
+    rendering = Rendering(sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
+                          heading_pause=heading_pause)  # fmt: skip
+    segments = split_text(read_text(input), language=chosen.language, rendering=rendering)
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in segments], indent=2, ensure_ascii=False))
+        return
+    for segment in segments:
+        click.echo(segment.text)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, for scripts.")
+@click.pass_context
+def voices(ctx: click.Context, as_json: bool) -> None:
+    """List the voice presets."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .voices import list_voices
+
+    found = list_voices()
+    if as_json:
+        rows = [
+            {"name": v.name, "engine": v.engine, "language": v.language,
+             "description": v.description, "model": v.model, "speaker": v.speaker,
+             "path": str(v.path) if v.path else None}
+            for v in found
+        ]  # fmt: skip
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    width = max((len(v.name) for v in found), default=4)
+    for v in found:
+        click.echo(f"{v.name:<{width}}  {v.engine:<6}  {v.language:<6}  {v.description}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="narrator")

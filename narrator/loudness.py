@@ -1,0 +1,271 @@
+"""Loudness (ITU-R BS.1770-4 / EBU R128) and a true-peak limiter, both streaming.
+
+The meter keeps only 100 ms block energies, so a book of any length is measured
+in constant memory.  The limiter works on chunks read from disk with enough
+context around each chunk that chunked processing gives exactly the result of
+processing the whole programme at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+from pyloudnorm.iirfilter import IIRfilter
+from scipy.signal import lfilter, lfilter_zi, resample_poly
+
+ABSOLUTE_GATE = -70.0
+"""LUFS below which a gating block is ignored (BS.1770-4)."""
+
+RELATIVE_GATE = -10.0
+"""LU below the absolute-gated loudness where the relative gate sits."""
+
+SILENCE = -math.inf
+"""The loudness or peak of a signal with nothing above the absolute gate."""
+
+_LOUDNESS_OFFSET = -0.691
+_TP_CONTEXT = 24
+"""Samples of context each side that the true-peak interpolator needs."""
+
+
+def db_to_gain(db: float) -> float:
+    return 10.0 ** (db / 20.0)
+
+
+def gain_to_db(gain: float) -> float:
+    return 20.0 * math.log10(gain) if gain > 0 else SILENCE
+
+
+TRUE_PEAK_OVERSAMPLING = 4
+"""BS.1770-4 Annex 2: true peak is the sample peak of the signal oversampled four times."""
+
+
+def true_peak_envelope(x: np.ndarray) -> np.ndarray:
+    """For every sample of *x*, the largest absolute value of the oversampled signal
+    between it and the next sample."""
+    factor = TRUE_PEAK_OVERSAMPLING
+    up = np.abs(resample_poly(x, factor, 1))
+    env: np.ndarray = up[: len(x) * factor].reshape(len(x), factor).max(axis=1)
+    return np.maximum(env, np.abs(x))
+
+
+class LoudnessMeter:
+    """Integrated loudness and true peak of a mono stream fed in pieces of any size."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        stages = (
+            IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+            IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"),
+        )
+        self._filters = [(s.b, s.a, s.passband_gain) for s in stages]
+        self._states: list[np.ndarray | None] = [None] * len(stages)
+        self._step = round(0.1 * sample_rate)  # 100 ms: a quarter of a 400 ms gating block
+        self._partial = np.zeros(0)
+        self._energies: list[float] = []
+        self._tp_tail = np.zeros(0)
+        self._tp_started = False
+        self._peak = 0.0
+        self.samples = 0
+
+    def feed(self, audio: np.ndarray) -> None:
+        """Add the next *audio* samples (float, mono) to the measurement."""
+        if not len(audio):
+            return
+        x = audio.astype(np.float64)
+        self.samples += len(x)
+        self._feed_true_peak(x)
+        for i, (b, a, gain) in enumerate(self._filters):
+            state = self._states[i]
+            if state is None:
+                state = lfilter_zi(b, a) * 0.0
+            x, self._states[i] = lfilter(b, a, x, zi=state)
+            x = x * gain
+        squares = np.concatenate([self._partial, x * x])
+        whole = len(squares) // self._step * self._step
+        if whole:
+            self._energies.extend(squares[:whole].reshape(-1, self._step).mean(axis=1).tolist())
+        self._partial = squares[whole:]
+
+    def _feed_true_peak(self, x: np.ndarray) -> None:
+        buf = np.concatenate([self._tp_tail, x])
+        if len(buf) <= 2 * _TP_CONTEXT:
+            self._tp_tail = buf
+            return
+        env = true_peak_envelope(buf)
+        start = _TP_CONTEXT if self._tp_started else 0
+        self._peak = max(self._peak, float(env[start : len(buf) - _TP_CONTEXT].max(initial=0.0)))
+        self._tp_tail = buf[len(buf) - 2 * _TP_CONTEXT :]
+        self._tp_started = True
+
+    @property
+    def true_peak(self) -> float:
+        """True peak so far, dBTP."""
+        peak = self._peak
+        if len(self._tp_tail):
+            env = true_peak_envelope(self._tp_tail)
+            start = _TP_CONTEXT if self._tp_started else 0
+            peak = max(peak, float(env[start:].max(initial=0.0)))
+        return gain_to_db(peak)
+
+    @property
+    def integrated(self) -> float:
+        """Gated integrated loudness so far, LUFS (``-inf`` for silence)."""
+        energies = np.asarray(self._energies)
+        if len(energies) < 4:
+            return SILENCE
+        blocks = np.lib.stride_tricks.sliding_window_view(energies, 4).mean(axis=1)
+        return _gated_loudness(blocks)
+
+
+def _gated_loudness(block_energies: np.ndarray) -> float:
+    with np.errstate(divide="ignore"):
+        loudness = _LOUDNESS_OFFSET + 10.0 * np.log10(block_energies)
+    above_absolute = block_energies[loudness > ABSOLUTE_GATE]
+    if not len(above_absolute):
+        return SILENCE
+    relative = _LOUDNESS_OFFSET + 10.0 * np.log10(above_absolute.mean()) + RELATIVE_GATE
+    gated = block_energies[(loudness > ABSOLUTE_GATE) & (loudness > relative)]
+    return float(_LOUDNESS_OFFSET + 10.0 * np.log10(gated.mean()))
+
+
+def measure(chunks: Iterable[np.ndarray], sample_rate: int) -> tuple[float, float]:
+    """(integrated loudness in LUFS, true peak in dBTP) of a stream of chunks."""
+    meter = LoudnessMeter(sample_rate)
+    for chunk in chunks:
+        meter.feed(chunk)
+    return meter.integrated, meter.true_peak
+
+
+class KWeighting:
+    """The BS.1770 K-weighting filter, applied to a stream piece by piece."""
+
+    def __init__(self, sample_rate: int) -> None:
+        stages = (
+            IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+            IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"),
+        )
+        self._stages = [(s.b, s.a, s.passband_gain) for s in stages]
+        self._states = [np.zeros(2) for _ in stages]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        for i, (b, a, gain) in enumerate(self._stages):
+            x, self._states[i] = lfilter(b, a, x, zi=self._states[i])
+            x = x * gain
+        return x
+
+
+BLOCK = 32
+"""Samples per analysis block: the limiter's time resolution."""
+
+
+class BlockAnalysis:
+    """Per-block true peak and K-weighted energy of a stream, kept while synthesizing.
+
+    With them the effect of any gain followed by the limiter on the programme's
+    loudness can be predicted without touching the audio again.
+    """
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._kweighting = KWeighting(sample_rate)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._history = np.zeros(_TP_CONTEXT, dtype=np.float32)
+        self._peaks: list[np.ndarray] = []
+        self._energies: list[np.ndarray] = []
+
+    def feed(self, audio: np.ndarray) -> None:
+        self._pending = np.concatenate([self._pending, np.asarray(audio, dtype=np.float32)])
+        if len(self._pending) >= 8192:
+            self._analyse(final=False)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """(true peak, K-weighted energy) of every block."""
+        self._analyse(final=True)
+        peaks = np.concatenate(self._peaks) if self._peaks else np.zeros(0, dtype=np.float32)
+        energies = np.concatenate(self._energies) if self._energies else np.zeros(0)
+        self._peaks, self._energies = [peaks], [energies]
+        return peaks, energies
+
+    def _analyse(self, final: bool) -> None:
+        pending = self._pending
+        usable = len(pending) if final else len(pending) - _TP_CONTEXT
+        count = -(-usable // BLOCK) if final else usable // BLOCK
+        if count <= 0:
+            return
+        body = np.zeros(count * BLOCK, dtype=np.float32)
+        taken = min(len(pending), count * BLOCK)
+        body[:taken] = pending[:taken]
+        future = pending[taken : taken + _TP_CONTEXT]
+        future = np.concatenate([future, np.zeros(_TP_CONTEXT - len(future), dtype=np.float32)])
+        env = true_peak_envelope(np.concatenate([self._history, body, future]))
+        env = env[_TP_CONTEXT : _TP_CONTEXT + len(body)]
+        self._peaks.append(env.reshape(count, BLOCK).max(axis=1).astype(np.float32))
+        weighted = self._kweighting(body.astype(np.float64))
+        self._energies.append((weighted * weighted).reshape(count, BLOCK).sum(axis=1))
+        self._history = body[-_TP_CONTEXT:]
+        self._pending = pending[taken:]
+
+
+def predicted_loudness(energies: np.ndarray, gain_db: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness of the programme with a per-block gain (dB) applied."""
+    weighted = energies * 10.0 ** (gain_db / 10.0)
+    per = max(1, round(0.1 * sample_rate / BLOCK))
+    whole = len(weighted) // per * per
+    if whole < 4 * per:
+        return SILENCE
+    quarter = weighted[:whole].reshape(-1, per).sum(axis=1) / (per * BLOCK)
+    blocks = np.lib.stride_tricks.sliding_window_view(quarter, 4).mean(axis=1)
+    return _gated_loudness(blocks)
+
+
+class Limiter:
+    """A look-ahead true-peak limiter driven by per-block true peaks.
+
+    The reduction each block needs is held over the look-ahead window, ramped in
+    linearly over ``attack`` seconds and released at ``release_rate`` dB per
+    second.  Each step can only raise the reduction, so every block ends at or
+    under the ceiling.
+    """
+
+    MAX_REDUCTION_DB = 40.0
+
+    def __init__(
+        self, sample_rate: int, ceiling_db: float, *, attack: float = 0.005,
+        release_rate: float = 150.0,
+    ) -> None:  # fmt: skip
+        self.sample_rate = sample_rate
+        self.ceiling_db = ceiling_db
+        self.lookahead = max(1, round(attack * sample_rate / BLOCK))
+        self.release_per_block = release_rate * BLOCK / sample_rate
+        release_blocks = math.ceil(self.MAX_REDUCTION_DB / self.release_per_block)
+        self.context = release_blocks + 2 * self.lookahead + 4
+        """Blocks of context needed each side of a stretch for an exact result."""
+
+    def reduction(self, peaks_db: np.ndarray) -> np.ndarray:
+        """Gain reduction in dB (>= 0) for blocks whose true peaks are *peaks_db*."""
+        n = len(peaks_db)
+        if n == 0:
+            return np.zeros(0)
+        need = np.clip(peaks_db - self.ceiling_db, 0.0, self.MAX_REDUCTION_DB)
+        la = self.lookahead
+        # Hold each block's need over blocks j-1 .. j+la+1, so that the ramp at both
+        # neighbours of a block covers it too and interpolation between them is safe.
+        held = _sliding_max(np.concatenate([np.zeros(1), need, np.zeros(la + 1)]), la + 3)
+        # Ramp in: the mean over the la+1 blocks up to j never falls below need[j].
+        ramp = np.convolve(np.concatenate([np.zeros(la), held]), np.ones(la + 1) / (la + 1),
+                           "valid")  # fmt: skip
+        # Release at a constant rate in dB: rel[j] = max over k <= j of ramp[k] - (j - k) * rate.
+        steps = np.arange(n) * self.release_per_block
+        return np.asarray(np.maximum.accumulate(ramp + steps) - steps)
+
+    def sample_gains(self, reduction: np.ndarray, samples: int) -> np.ndarray:
+        """Per-sample linear gains from per-block *reduction* (dB), for *samples* samples."""
+        centres = np.arange(len(reduction)) * BLOCK + (BLOCK - 1) / 2
+        per_sample = np.interp(np.arange(samples), centres, reduction)
+        return np.asarray(10.0 ** (-per_sample / 20.0))
+
+
+def _sliding_max(x: np.ndarray, window: int) -> np.ndarray:
+    return np.lib.stride_tricks.sliding_window_view(x, window).max(axis=1)

@@ -1,0 +1,209 @@
+"""Mastering: the stitched programme -> a file at the target loudness, under the peak ceiling.
+
+Pass one (while synthesizing) writes the programme to a temporary file of raw
+samples and measures its loudness on the way.  Pass two reads it back in
+chunks, applies the gain and the true-peak limiter, lays the room tone under
+it and encodes.  The encoded file is then decoded and measured; a lossy codec
+moves the level a little, so when the result misses the target the second pass
+runs again with the error corrected.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import lfilter
+
+from .encode import decode_blocks, open_sink, write_tags
+from .loudness import (
+    BLOCK,
+    BlockAnalysis,
+    Limiter,
+    LoudnessMeter,
+    db_to_gain,
+    measure,
+    predicted_loudness,
+)
+from .rendering import Rendering
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 1 << 17
+"""Samples per chunk in the second pass (about six seconds at 22 kHz)."""
+
+LOUDNESS_TOLERANCE = 0.3
+"""LU a pass may miss the target by before it is run again."""
+
+PEAK_GUARD = 0.1
+"""dB the measured true peak must stay under the ceiling."""
+
+LOSSY_PEAK_MARGIN = 1.0
+LOSSLESS_PEAK_MARGIN = 0.2
+"""dB the limiter starts under the ceiling, for what encoding adds to the peaks."""
+
+MAX_PASSES = 4
+
+ROOM_TONE_SEED = 1770
+_ROOM_TONE_POLE = 0.9
+"""One-pole low-pass coefficient that softens white noise towards a room's hush."""
+
+
+class Programme:
+    """The stitched narration before mastering: raw samples on disk, and their loudness."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.analysis = BlockAnalysis(sample_rate)
+        self.length = 0
+        self._file = tempfile.TemporaryFile(prefix="narrator-", suffix=".f32")
+
+    def append(self, audio: np.ndarray) -> None:
+        data = np.asarray(audio, dtype="<f4")
+        self._file.seek(0, 2)
+        self._file.write(data.tobytes())
+        self.analysis.feed(data)
+        self.length += len(data)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        start, stop = max(0, start), min(self.length, stop)
+        self._file.seek(start * 4)
+        return np.frombuffer(self._file.read(max(0, stop - start) * 4), dtype="<f4")
+
+    @property
+    def duration(self) -> float:
+        return self.length / self.sample_rate
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass(frozen=True)
+class Mastered:
+    """What mastering measured on the file it wrote."""
+
+    loudness: float
+    """Integrated loudness of the decoded file, LUFS."""
+
+    true_peak: float
+    """True peak of the decoded file, dBTP."""
+
+    gain: float
+    """Gain applied before the limiter, dB."""
+
+    passes: int
+    """How many times the second pass ran."""
+
+
+def master(programme: Programme, destination: Path, rendering: Rendering) -> Mastered:
+    """Write *programme* to *destination*, normalized, limited and encoded."""
+    peaks, energies = programme.analysis.finish()
+    with np.errstate(divide="ignore"):
+        peaks_db = 20.0 * np.log10(peaks.astype(np.float64))
+    rate = programme.sample_rate
+    margin = LOSSY_PEAK_MARGIN if rendering.format.lossy else LOSSLESS_PEAK_MARGIN
+    ceiling = rendering.true_peak - margin
+    gain = _plan_gain(peaks_db, energies, rate, rendering.loudness, ceiling)
+    peak_limit = rendering.true_peak - PEAK_GUARD
+    for attempt in range(1, MAX_PASSES + 1):
+        limiter = Limiter(rate, ceiling)
+        reduction = limiter.reduction(peaks_db + gain)
+        _render(programme, destination, rendering, gain, limiter, reduction)
+        loudness, peak = measure(decode_blocks(destination, rendering.format), rate)
+        logger.debug("pass %d: gain %+.2f dB, ceiling %.2f dBTP -> %.2f LUFS, %.2f dBTP",
+                     attempt, gain, ceiling, loudness, peak)  # fmt: skip
+        if math.isinf(loudness):
+            break
+        if abs(loudness - rendering.loudness) <= LOUDNESS_TOLERANCE and peak <= peak_limit:
+            break
+        if attempt == MAX_PASSES:
+            logger.warning("loudness %.1f LUFS, true peak %.1f dBTP after %d passes",
+                           loudness, peak, attempt)  # fmt: skip
+            break
+        if peak > peak_limit:
+            ceiling -= peak - peak_limit + 0.1
+        # Aim the prediction at the target, corrected by how far it missed this time.
+        missed = loudness - _predict(peaks_db, energies, rate, gain, Limiter(rate, ceiling))
+        gain = _plan_gain(peaks_db, energies, rate, rendering.loudness - missed, ceiling)
+    write_tags(destination, rendering.format, rendering.tags)
+    return Mastered(loudness, peak, gain, attempt)
+
+
+def _predict(
+    peaks_db: np.ndarray, energies: np.ndarray, rate: int, gain: float, limiter: Limiter
+) -> float:
+    return predicted_loudness(energies, gain - limiter.reduction(peaks_db + gain), rate)
+
+
+def _plan_gain(
+    peaks_db: np.ndarray, energies: np.ndarray, rate: int, target: float, ceiling: float
+) -> float:
+    """The gain that brings the limited programme to *target*, found by the secant method."""
+    limiter = Limiter(rate, ceiling)
+    source = predicted_loudness(energies, np.zeros(len(energies)), rate)
+    if math.isinf(source):
+        logger.warning("the narration is silent; it is written without loudness normalization")
+        return 0.0
+    g0 = target - source
+    l0 = _predict(peaks_db, energies, rate, g0, limiter)
+    g1 = g0 + (target - l0)
+    for _ in range(8):
+        l1 = _predict(peaks_db, energies, rate, g1, limiter)
+        if abs(l1 - target) < 0.02 or l1 == l0:
+            break
+        g0, l0, g1 = g1, l1, g1 + (target - l1) * (g1 - g0) / (l1 - l0)
+    return g1
+
+
+def _render(
+    programme: Programme,
+    destination: Path,
+    rendering: Rendering,
+    gain_db: float,
+    limiter: Limiter,
+    reduction: np.ndarray,
+) -> None:
+    rate = programme.sample_rate
+    room_tone = _RoomTone(rendering.room_tone_db, rate)
+    gain = db_to_gain(gain_db)
+    sink = open_sink(destination, rendering.format, rate, rendering.bitrate)
+    try:
+        for start in range(0, programme.length, CHUNK):
+            stop = min(start + CHUNK, programme.length)
+            first, last = start // BLOCK, -(-stop // BLOCK)
+            # One block of context each side, for the interpolation between block centres.
+            lo, hi = max(0, first - 1), min(len(reduction), last + 1)
+            gains = limiter.sample_gains(reduction[lo:hi], (hi - lo) * BLOCK)
+            offset = start - lo * BLOCK
+            audio = programme.read(start, stop).astype(np.float64)
+            audio *= gain * gains[offset : offset + len(audio)]
+            sink.write(audio + room_tone.next(len(audio)))
+    except BaseException:
+        kill = getattr(sink, "kill", None)
+        if kill is not None:
+            kill()
+        raise
+    sink.close()
+
+
+class _RoomTone:
+    """A faint, soft, deterministic noise floor."""
+
+    def __init__(self, level_db: float | None, sample_rate: int) -> None:
+        self._rng = np.random.default_rng(ROOM_TONE_SEED)
+        self._state = np.zeros(1)
+        # White noise through the one-pole low-pass loses this much power:
+        power = (1 - _ROOM_TONE_POLE) ** 2 / (1 - _ROOM_TONE_POLE**2)
+        self._scale = 0.0 if level_db is None else db_to_gain(level_db) / math.sqrt(power)
+
+    def next(self, n: int) -> np.ndarray:
+        if self._scale == 0.0:
+            return np.zeros(n)
+        white = self._rng.standard_normal(n)
+        soft, self._state = lfilter([1 - _ROOM_TONE_POLE], [1, -_ROOM_TONE_POLE], white,
+                                    zi=self._state)  # fmt: skip
+        return np.asarray(soft * self._scale)

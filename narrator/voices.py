@@ -1,0 +1,200 @@
+"""Voice presets: small TOML files that say who speaks.
+
+A preset names an engine, a model and a language; the engine decides how to
+find the model.  Presets ship in ``voices/`` inside the package; a user's own
+live in ``$NARRATOR_VOICES_DIR`` or, by default, the ``voices`` folder of
+narrator's application directory (``click.get_app_dir("narrator")``).  A user
+preset with the name of a shipped one replaces it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import VoiceError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_VOICE = "joe"
+"""The preset used when none is named."""
+
+VOICES_DIR_ENV = "NARRATOR_VOICES_DIR"
+"""Environment variable naming the folder of the user's presets."""
+
+PRESET_SUFFIX = ".toml"
+
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass(frozen=True)
+class Voice:
+    """Who speaks: an engine, a model, and the choices the model offers."""
+
+    name: str
+    """The preset's name, shown in listings and written as the artist tag."""
+
+    engine: str
+    """The engine plugin that runs the model (``piper``, ``coqui``, ...)."""
+
+    model: str
+    """The model: a name the engine knows, or a path (relative to the preset file)."""
+
+    language: str
+    """The language the model speaks, as a code such as ``en_US``."""
+
+    description: str
+    """One line for listings."""
+
+    speaker: str | None = None
+    """The speaker, for models with several."""
+
+    speed: float = 1.0
+    """Speaking rate: 1.0 is the model's own, 1.2 is 20% faster."""
+
+    options: dict[str, Any] = field(default_factory=dict)
+    """Engine-specific settings, checked by the engine (the ``[options]`` table)."""
+
+    path: Path | None = None
+    """The preset file this voice came from, if any."""
+
+    def __post_init__(self) -> None:
+        if not MIN_SPEED <= self.speed <= MAX_SPEED:
+            raise VoiceError(
+                f"speed must be between {MIN_SPEED} and {MAX_SPEED}, not {self.speed:g}"
+            )
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder that relative model paths are resolved against."""
+        return self.path.parent if self.path else Path.cwd()
+
+    def local_model(self) -> Path | None:
+        """The model as an existing local path, if it is one."""
+        candidate = Path(self.model).expanduser()
+        if not candidate.is_absolute():
+            candidate = self.base_dir / candidate
+        return candidate if candidate.exists() else None
+
+    def with_options(self, *, speaker: str | None = None, speed: float | None = None) -> Voice:
+        """A copy with the given choices changed (``None`` keeps the preset's)."""
+        from dataclasses import replace
+
+        changes: dict[str, Any] = {}
+        if speaker is not None:
+            changes["speaker"] = speaker
+        if speed is not None:
+            changes["speed"] = speed
+        return replace(self, **changes) if changes else self
+
+
+_REQUIRED = ("name", "engine", "model", "language", "description")
+_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "engine": (str,), "model": (str,), "language": (str,),
+    "description": (str,), "speaker": (str, int), "speed": (int, float), "options": (dict,),
+}  # fmt: skip
+
+
+def builtin_voices_dir() -> Path:
+    """The presets shipped with narrator (inside the wheel, or the source tree's ``voices/``)."""
+    packaged = Path(__file__).parent / "voices"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "voices"
+
+
+def user_voices_dir() -> Path:
+    """The folder of the user's own presets."""
+    override = os.environ.get(VOICES_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(click.get_app_dir("narrator")) / "voices"
+
+
+def preset_dirs() -> list[Path]:
+    """Preset folders, the user's first."""
+    return [user_voices_dir(), builtin_voices_dir()]
+
+
+def parse_preset(data: dict[str, Any], path: Path | None = None) -> Voice:
+    """Validate a preset's table and build the :class:`Voice`."""
+    where = f"{path}: " if path else ""
+    known = {f.name for f in fields(Voice)} - {"path"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise VoiceError(
+            f"{where}unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(known))})"
+        )
+    missing = [key for key in _REQUIRED if key not in data]
+    if missing:
+        raise VoiceError(f"{where}missing key{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    for key, value in data.items():
+        types = _TYPES[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            wanted = " or ".join("number" if t in (int, float) else t.__name__ for t in types)
+            raise VoiceError(f"{where}{key} must be a {wanted}, not {value!r}")
+    values = dict(data)
+    if "speaker" in values:
+        values["speaker"] = str(values["speaker"])
+    if "speed" in values:
+        values["speed"] = float(values["speed"])
+    return Voice(**values, path=path)
+
+
+def load_preset(path: Path) -> Voice:
+    """Load one preset file."""
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise VoiceError(f"{path}: no such voice preset file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VoiceError(f"{path}: cannot read it ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise VoiceError(f"{path}: not valid TOML ({exc})") from None
+    return parse_preset(data, path)
+
+
+def preset_paths() -> dict[str, Path]:
+    """Every preset name -> its file; a user preset hides a shipped one of the same name."""
+    found: dict[str, Path] = {}
+    for directory in reversed(preset_dirs()):
+        if directory.is_dir():
+            for path in sorted(directory.glob(f"*{PRESET_SUFFIX}")):
+                found[path.stem] = path
+    return dict(sorted(found.items()))
+
+
+def list_voices() -> list[Voice]:
+    """All presets, by name. A broken preset raises :class:`VoiceError` naming its file."""
+    return [load_preset(path) for path in preset_paths().values()]
+
+
+def load_voice(voice: str | Path | Voice | None = None) -> Voice:
+    """A voice from a preset name, a path to a preset ``.toml`` file, or a :class:`Voice`.
+
+    A name is only ever looked up inside the preset folders.
+    """
+    if isinstance(voice, Voice):
+        return voice
+    if voice is None:
+        voice = DEFAULT_VOICE
+    if isinstance(voice, Path) or str(voice).endswith(PRESET_SUFFIX):
+        return load_preset(Path(voice).expanduser())
+    name = str(voice)
+    paths = preset_paths()
+    if _NAME.match(name) and name in paths:
+        return load_preset(paths[name])
+    known = ", ".join(paths) or "none"
+    raise VoiceError(f"unknown voice {name!r}; known voices: {known}")
