@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from .encode import decode_blocks, open_sink, write_tags
+from .encode import Sink, decode_blocks, open_sink, write_tags
 from .loudness import (
     BLOCK,
     BlockAnalysis,
@@ -107,12 +107,18 @@ def master(programme: Programme, destination: Path, rendering: Rendering) -> Mas
     rate = programme.sample_rate
     margin = LOSSY_PEAK_MARGIN if rendering.format.lossy else LOSSLESS_PEAK_MARGIN
     ceiling = rendering.true_peak - margin
-    gain = _plan_gain(peaks_db, energies, rate, rendering.loudness, ceiling)
+    aim = rendering.loudness
+    gain = _plan_gain(peaks_db, energies, rate, aim, ceiling)
+    if rendering.format.lossy:
+        shift = _codec_shift(programme, destination, rendering, gain, ceiling, peaks_db)
+        aim -= shift
+        gain = _plan_gain(peaks_db, energies, rate, aim, ceiling)
     peak_limit = rendering.true_peak - PEAK_GUARD
     for attempt in range(1, MAX_PASSES + 1):
         limiter = Limiter(rate, ceiling)
         reduction = limiter.reduction(peaks_db + gain)
-        _render(programme, destination, rendering, gain, limiter, reduction)
+        sink = open_sink(destination, rendering.format, rate, rendering.bitrate)
+        _render(programme, sink, rendering, gain, limiter, reduction)
         loudness, peak = measure(decode_blocks(destination, rendering.format), rate)
         logger.debug("pass %d: gain %+.2f dB, ceiling %.2f dBTP -> %.2f LUFS, %.2f dBTP",
                      attempt, gain, ceiling, loudness, peak)  # fmt: skip
@@ -126,11 +132,48 @@ def master(programme: Programme, destination: Path, rendering: Rendering) -> Mas
             break
         if peak > peak_limit:
             ceiling -= peak - peak_limit + 0.1
-        # Aim the prediction at the target, corrected by how far it missed this time.
-        missed = loudness - _predict(peaks_db, energies, rate, gain, Limiter(rate, ceiling))
-        gain = _plan_gain(peaks_db, energies, rate, rendering.loudness - missed, ceiling)
+        aim += rendering.loudness - loudness
+        gain = _plan_gain(peaks_db, energies, rate, aim, ceiling)
     write_tags(destination, rendering.format, rendering.tags)
     return Mastered(loudness, peak, gain, attempt)
+
+
+CALIBRATION_SECONDS = 30.0
+"""Length of the excerpt encoded to learn how much the lossy codec moves the loudness."""
+
+
+def _codec_shift(
+    programme: Programme,
+    destination: Path,
+    rendering: Rendering,
+    gain: float,
+    ceiling: float,
+    peaks_db: np.ndarray,
+) -> float:
+    """How many LU the codec changes the loudness by, measured on an excerpt.
+
+    Lossy codecs drop the highest frequencies, which K-weighting counts, so an
+    encoded file measures a little quieter than what went into the encoder.
+    """
+    rate = programme.sample_rate
+    length = round(CALIBRATION_SECONDS * rate) // BLOCK * BLOCK
+    start = max(0, (programme.length - length) // 2) // BLOCK * BLOCK
+    stop = min(programme.length, start + length)
+    limiter = Limiter(rate, ceiling)
+    reduction = limiter.reduction(peaks_db + gain)
+    excerpt = destination.with_name(destination.name + ".excerpt")
+    try:
+        sink = open_sink(excerpt, rendering.format, rate, rendering.bitrate)
+        before = LoudnessMeter(rate)
+        _render(programme, sink, rendering, gain, limiter, reduction, start, stop, before)
+        after, _ = measure(decode_blocks(excerpt, rendering.format), rate)
+    finally:
+        excerpt.unlink(missing_ok=True)
+    if math.isinf(after) or math.isinf(before.integrated):
+        return 0.0
+    logger.debug("codec shift on a %.0f s excerpt: %+.2f LU", (stop - start) / rate,
+                 after - before.integrated)  # fmt: skip
+    return after - before.integrated
 
 
 def _predict(
@@ -142,38 +185,46 @@ def _predict(
 def _plan_gain(
     peaks_db: np.ndarray, energies: np.ndarray, rate: int, target: float, ceiling: float
 ) -> float:
-    """The gain that brings the limited programme to *target*, found by the secant method."""
+    """The gain that brings the limited programme to *target*, found by the secant method.
+
+    The gain never asks the limiter for more than it can take off the loudest block: when
+    the target is out of reach under the ceiling, the loudest gain that stays under it wins.
+    """
     limiter = Limiter(rate, ceiling)
     source = predicted_loudness(energies, np.zeros(len(energies)), rate)
     if math.isinf(source):
         logger.warning("the narration is silent; it is written without loudness normalization")
         return 0.0
-    g0 = target - source
+    most = ceiling + Limiter.MAX_REDUCTION_DB - float(np.max(peaks_db))
+    g0 = min(target - source, most)
     l0 = _predict(peaks_db, energies, rate, g0, limiter)
-    g1 = g0 + (target - l0)
+    g1 = min(g0 + (target - l0), most)
     for _ in range(8):
         l1 = _predict(peaks_db, energies, rate, g1, limiter)
         if abs(l1 - target) < 0.02 or l1 == l0:
             break
-        g0, l0, g1 = g1, l1, g1 + (target - l1) * (g1 - g0) / (l1 - l0)
+        g0, l0, g1 = g1, l1, min(g1 + (target - l1) * (g1 - g0) / (l1 - l0), most)
     return g1
 
 
 def _render(
     programme: Programme,
-    destination: Path,
+    sink: Sink,
     rendering: Rendering,
     gain_db: float,
     limiter: Limiter,
     reduction: np.ndarray,
+    begin: int = 0,
+    end: int | None = None,
+    meter: LoudnessMeter | None = None,
 ) -> None:
-    rate = programme.sample_rate
-    room_tone = _RoomTone(rendering.room_tone_db, rate)
+    """Gain, limit and add room tone to samples [begin, end) of *programme*, into *sink*."""
+    end = programme.length if end is None else end
+    room_tone = _RoomTone(rendering.room_tone_db, programme.sample_rate)
     gain = db_to_gain(gain_db)
-    sink = open_sink(destination, rendering.format, rate, rendering.bitrate)
     try:
-        for start in range(0, programme.length, CHUNK):
-            stop = min(start + CHUNK, programme.length)
+        for start in range(begin, end, CHUNK):
+            stop = min(start + CHUNK, end)
             first, last = start // BLOCK, -(-stop // BLOCK)
             # One block of context each side, for the interpolation between block centres.
             lo, hi = max(0, first - 1), min(len(reduction), last + 1)
@@ -181,7 +232,10 @@ def _render(
             offset = start - lo * BLOCK
             audio = programme.read(start, stop).astype(np.float64)
             audio *= gain * gains[offset : offset + len(audio)]
-            sink.write(audio + room_tone.next(len(audio)))
+            audio += room_tone.next(len(audio))
+            if meter is not None:
+                meter.feed(audio)
+            sink.write(audio)
     except BaseException:
         kill = getattr(sink, "kill", None)
         if kill is not None:

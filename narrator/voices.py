@@ -104,6 +104,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "engine": (str,), "model": (str,), "language": (str,),
     "description": (str,), "speaker": (str, int), "speed": (int, float), "options": (dict,),
 }  # fmt: skip
+_TYPE_WORDS: dict[type, str] = {str: "string", int: "number", float: "number", dict: "table"}
+"""How a preset's value types are named in messages (TOML's words, not Python's)."""
 
 
 def builtin_voices_dir() -> Path:
@@ -143,7 +145,7 @@ def parse_preset(data: dict[str, Any], path: Path | None = None) -> Voice:
     for key, value in data.items():
         types = _TYPES[key]
         if not isinstance(value, types) or isinstance(value, bool):
-            wanted = " or ".join("number" if t in (int, float) else t.__name__ for t in types)
+            wanted = " or ".join(dict.fromkeys(_TYPE_WORDS.get(t, t.__name__) for t in types))
             raise VoiceError(f"{where}{key} must be a {wanted}, not {value!r}")
     values = dict(data)
     if "speaker" in values:

@@ -44,10 +44,13 @@ def read_text(source: str | Path) -> str:
 
 
 def decode_text(data: bytes, name: str = "input") -> str:
-    """Decode *data* as UTF-8 (or BOM-marked UTF-16), refusing binary data."""
+    """Decode *data* as UTF-8 (or BOM-marked UTF-16), refusing binary data.
+
+    Line ends come back as ``"\\n"`` whatever the input used.
+    """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return data.decode("utf-16")
+            return _unix_newlines(data.decode("utf-16"))
         except UnicodeDecodeError as exc:
             raise InputError(f"{name}: is not valid UTF-16 text ({exc.reason})") from None
     if _looks_binary(data[:_BINARY_SNIFF_BYTES]):
@@ -59,6 +62,10 @@ def decode_text(data: bytes, name: str = "input") -> str:
             f"{name}: is not UTF-8 text (bad byte at offset {exc.start}); "
             "convert it, for example with: iconv -f latin1 -t utf-8"
         ) from None
+    return _unix_newlines(text)
+
+
+def _unix_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

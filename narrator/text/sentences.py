@@ -31,9 +31,20 @@ PUNKT_LANGUAGES = {
 _FALLBACK_LANGUAGE = "en"
 
 # A sentence that starts with a lower-case letter (after any opening quotes or
-# brackets) continues the one before it: '"Is it done?" she asked.'
+# brackets) continues the one before it: '"Is it done?" she asked.'  So does a
+# piece with no letters or digits at all: the "!" of "Really?!" at the very end.
 _CONTINUATION = re.compile(r"""^[\s"'“‘«(\[]*[a-z]""")
 _LAST_WORD = re.compile(r"([\w.]+)\.\W*$")
+
+# Two ends of sentences that Punkt misses without trained orthographic data;
+# each pattern ends where the next sentence begins.  First, an ellipsis ("..."
+# or "…") and any closing quotes before a capital: '"Wait..." She turned.'
+# Punkt breaks there only before a frequent sentence starter, and never after "…".
+_ELLIPSIS_END = re.compile(r"""(?:\.{3,}|…)["'”’»)\]]*\s+(?=["'“‘«(\[]*(\w))""")
+# Second, a lone capital and its period before a frequent sentence starter that
+# is not itself an initial: 'We chose plan B. Then we left.'  Punkt reads every
+# such capital as an initial, as in "J. Bach".
+_INITIAL_END = re.compile(r"""(?<![\w.])([^\W\d_])\.["'”’»)\]]*\s+(?=["'“‘«(\[]*(\w+)(\.?))""")
 
 
 class SentenceSplitter:
@@ -44,34 +55,50 @@ class SentenceSplitter:
         self.language = code
         data = _shipped_parameters(code) or _shipped_parameters(_FALLBACK_LANGUAGE) or {}
         self._non_terminal = frozenset(data.get("non_terminal", ()))
-        self._tokenizer = _real_punkt(code)
-        if self._tokenizer is None:
-            params = PunktParameters()
-            self._tokenizer = PunktSentenceTokenizer(params)
+        tokenizer = _real_punkt(code)
+        if tokenizer is None:
+            tokenizer = PunktSentenceTokenizer(PunktParameters())
             logger.debug("punkt_tab data for %r not installed: using narrator's parameters", code)
-        params = self._tokenizer._params
+        self._tokenizer = tokenizer
+        params = tokenizer._params
         params.abbrev_types.update(data.get("abbrev_types", ()))
         params.sent_starters.update(data.get("sent_starters", ()))
+        self._sent_starters = params.sent_starters
 
     def split(self, paragraph: str) -> list[str]:
         """The sentences of *paragraph*, each stripped, in order, losing no text."""
-        spans = list(self._tokenizer.span_tokenize(paragraph))
-        sentences: list[str] = []
-        for start, end in spans:
-            piece = paragraph[start:end].strip()
-            if not piece:
-                continue
-            if sentences and self._continues(sentences[-1], piece):
-                sentences[-1] = f"{sentences[-1]} {piece}"
-            else:
-                sentences.append(piece)
-        return sentences
+        spans: list[list[int]] = []
+        for start, end in self._tokenizer.span_tokenize(paragraph):
+            for first, last in self._missed_ends(paragraph, start, end):
+                piece = paragraph[first:last].strip()
+                if not piece:
+                    continue
+                if spans and self._continues(paragraph[slice(*spans[-1])], piece):
+                    spans[-1][1] = last
+                else:
+                    spans.append([first, last])
+        return [paragraph[first:last].strip() for first, last in spans]
+
+    def _missed_ends(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
+        """``text[start:end]`` as spans, cut where Punkt missed the end of a sentence."""
+        sentence = text[start:end]
+        cuts = {m.end() for m in _ELLIPSIS_END.finditer(sentence) if m.group(1).isupper()}
+        cuts.update(
+            m.end()
+            for m in _INITIAL_END.finditer(sentence)
+            if m.group(1).isupper()
+            and m.group(2)[0].isupper()
+            and m.group(2).lower() in self._sent_starters
+            and not (len(m.group(2)) == 1 and m.group(3))
+        )
+        bounds = [start, *(start + cut for cut in sorted(cuts)), end]
+        return list(zip(bounds, bounds[1:], strict=False))
 
     def _continues(self, previous: str, piece: str) -> bool:
-        if _CONTINUATION.match(piece):
+        if _CONTINUATION.match(piece) or not any(c.isalnum() for c in piece):
             return True
         match = _LAST_WORD.search(previous)
-        return bool(match) and match.group(1).lower() in self._non_terminal
+        return match is not None and match.group(1).lower() in self._non_terminal
 
 
 def base_language(language: str) -> str:

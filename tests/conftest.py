@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from narrator.engines import register_engine, unregister_engine
+from narrator.errors import EngineError
+from narrator.voices import Voice
+
+from .fake_engine import FakeEngine
+
+FAKE_PRESET = """\
+name = "fake"
+engine = "fake"
+model = "tone"
+language = "en"
+description = "A test tone whose length follows the text"
+"""
+
+
+@pytest.fixture(autouse=True)
+def user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the user's preset folder at an empty temporary folder."""
+    voices = tmp_path_factory.mktemp("user-voices")
+    monkeypatch.setenv("NARRATOR_VOICES_DIR", str(voices))
+    return voices
+
+
+@pytest.fixture
+def fake_voice(user_dirs: Path):
+    """Register the fake engine and a user preset named "fake" that uses it."""
+    register_engine("fake", FakeEngine)
+    (user_dirs / "fake.toml").write_text(FAKE_PRESET)
+    FakeEngine.calls.clear()
+    yield "fake"
+    unregister_engine("fake")
+
+
+class FailingEngine(FakeEngine):
+    """The fake engine, except that its Nth synthesis raises ``raises`` (a class)."""
+
+    name = "failing"
+    fail_on = 2
+    raises: type[BaseException] = EngineError
+
+    def __init__(self, voice: Voice) -> None:
+        super().__init__(voice)
+        self.count = 0
+
+    def synthesize(self, text: str) -> np.ndarray:
+        self.count += 1
+        if self.count == self.fail_on:
+            raise self.raises(f"the failing engine failed on call {self.count} on purpose")
+        return super().synthesize(text)
+
+
+@pytest.fixture
+def failing_voice(user_dirs: Path):
+    """Register FailingEngine and a user preset named "failing" that uses it.
+
+    Yields the class; set ``fail_on`` and ``raises`` on it (with monkeypatch) to choose
+    when and how it fails.
+    """
+    register_engine("failing", FailingEngine)
+    (user_dirs / "failing.toml").write_text(
+        FAKE_PRESET.replace('"fake"', '"failing"').replace('"tone"', '"broken-tone"')
+    )
+    yield FailingEngine
+    unregister_engine("failing")

@@ -1,0 +1,41 @@
+"""A deterministic engine for fast pipeline tests: a tone whose length follows the text."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from narrator.engines import Engine
+from narrator.voices import Voice
+
+SECONDS_PER_CHAR = 0.05
+SAMPLE_RATE = 16_000
+LEAD_SILENCE = 0.1
+"""Silence the fake engine puts around each clip, as real models do; narrator trims it."""
+
+
+class FakeEngine(Engine):
+    """Speaks every character as 50 ms of a two-partial tone, with silence around it."""
+
+    name = "fake"
+    sample_rate = SAMPLE_RATE
+    max_chars: int | None = None
+    calls: list[str] = []
+
+    def __init__(self, voice: Voice) -> None:
+        self.voice = voice
+
+    @classmethod
+    def load(cls, voice: Voice, *, device: str = "auto") -> FakeEngine:
+        return cls(voice)
+
+    def synthesize(self, text: str) -> np.ndarray:
+        FakeEngine.calls.append(text)
+        seconds = len(text) * SECONDS_PER_CHAR / self.voice.speed
+        t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+        tone = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 660 * t)
+        pad = np.zeros(round(LEAD_SILENCE * SAMPLE_RATE))
+        return np.concatenate([pad, tone, pad]).astype(np.float32)
+
+
+def expected_speech_seconds(text: str, speed: float = 1.0) -> float:
+    return len(text) * SECONDS_PER_CHAR / speed

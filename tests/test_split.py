@@ -1,0 +1,240 @@
+"""The text front-end: reading input files and splitting text into segments.
+
+Golden files
+============
+
+Each file in ``tests/data/split/*.txt`` is one case for
+:func:`narrator.text.split_text` (language ``"en"``), in the manner of psf/black's
+``tests/data/cases``.  Adding a case means adding a file::
+
+    # xfail: why the splitter gets this case wrong      <- optional first line
+    Dr. Smith arrived at 9 a.m. "Is it done?" she asked.
+    # output
+    sentence|sentence|Dr. Smith arrived at 9 a.m.
+    sentence|end|"Is it done?" she asked.
+
+* Everything above the line ``# output`` is the input, read as UTF-8 with its
+  newlines; it may hold Markdown headings (``# Title``), just not a heading
+  named "output", nor a first line starting ``# xfail:``.
+* Every non-empty line below it is one segment, in order, as
+  ``KIND|BOUNDARY|TEXT``: the segment's ``kind`` (heading, sentence), its
+  ``boundary`` (sentence, paragraph, heading, end: what follows it) and the
+  ``text`` that is spoken.  TEXT runs to the end of the line and may hold ``|``.
+* An optional first line ``# xfail: REASON`` marks a case the splitter still
+  gets wrong: the expected output is what a careful reader wants, and the test
+  is an expected failure (strict, so a fix shows up as XPASS-failed).
+
+Byte-level cases (a BOM, CRLF, UTF-16, binary data) are plain tests below.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from narrator.errors import InputError
+from narrator.rendering import Boundary, Rendering
+from narrator.text import STDIN, Kind, Segment, decode_text, read_text, split_text
+
+CASES = Path(__file__).parent / "data" / "split"
+OUTPUT_MARKER = "# output"
+XFAIL_PREFIX = "# xfail:"
+
+
+def load_case(path: Path) -> tuple[str, list[str], str | None]:
+    """(input text, expected ``KIND|BOUNDARY|TEXT`` lines, xfail reason or None)."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    reason = None
+    if lines and lines[0].startswith(XFAIL_PREFIX):
+        reason = lines.pop(0)[len(XFAIL_PREFIX) :].strip()
+    markers = [i for i, line in enumerate(lines) if line.rstrip("\n") == OUTPUT_MARKER]
+    assert len(markers) == 1, f"{path.name}: needs exactly one line {OUTPUT_MARKER!r}"
+    text = "".join(lines[: markers[0]])
+    expected = [line.rstrip("\n") for line in lines[markers[0] + 1 :] if line.strip()]
+    return text, expected, reason
+
+
+def render(segments: list[Segment]) -> list[str]:
+    return [f"{s.kind.value}|{s.boundary.value}|{s.text}" for s in segments]
+
+
+def golden_cases() -> list[pytest.ParameterSet]:
+    params = []
+    for path in sorted(CASES.glob("*.txt")):
+        text, expected, reason = load_case(path)
+        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+        params.append(pytest.param(text, expected, id=path.stem, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize(("text", "expected"), golden_cases())
+def test_golden(text: str, expected: list[str]) -> None:
+    assert render(split_text(text, language="en")) == expected
+
+
+def test_golden_files_are_well_formed() -> None:
+    paths = sorted(CASES.glob("*.txt"))
+    assert len(paths) >= 15
+    kinds = {k.value for k in Kind}
+    boundaries = {b.value for b in Boundary}
+    for path in paths:
+        text, expected, _ = load_case(path)
+        assert text.strip() and expected, path.name
+        for line in expected:
+            kind, boundary, spoken = line.split("|", 2)
+            assert kind in kinds and boundary in boundaries and spoken, f"{path.name}: {line}"
+        assert expected[-1].split("|")[1] == Boundary.END.value, path.name
+
+
+# --- structure the golden files cannot show -------------------------------------
+
+
+def test_segments_are_numbered_and_keep_their_paragraph() -> None:
+    segments = split_text("# Title\n\nOne. Two.\n\nThree.")
+    assert [s.index for s in segments] == [0, 1, 2, 3]
+    assert [s.paragraph for s in segments] == [0, 1, 1, 2]
+    assert [s.kind for s in segments] == [Kind.HEADING, Kind.SENTENCE, Kind.SENTENCE, Kind.SENTENCE]
+
+
+def test_source_keeps_the_original_text_and_heading_gets_no_period() -> None:
+    heading, sentence = split_text("## A Heading\n\nA line\nwrapped   here.")
+    assert (heading.source, heading.text) == ("A Heading", "A Heading.")
+    assert sentence.source == "A line wrapped   here."
+    assert sentence.text == "A line wrapped here."
+
+
+def test_a_line_of_spaces_separates_paragraphs() -> None:
+    segments = split_text("First paragraph.\n   \t\nSecond paragraph.")
+    assert render(segments) == [
+        "sentence|paragraph|First paragraph.",
+        "sentence|end|Second paragraph.",
+    ]
+
+
+def test_crlf_input_splits_like_lf() -> None:
+    text = "# Title\r\n\r\nA line\r\nwrapped. Another one.\r\n\r\nEnd.\r\n"
+    assert render(split_text(text)) == render(split_text(text.replace("\r\n", "\n")))
+    assert render(split_text(text)) == [
+        "heading|heading|Title.",
+        "sentence|sentence|A line wrapped.",
+        "sentence|paragraph|Another one.",
+        "sentence|end|End.",
+    ]
+
+
+def test_decoded_crlf_and_cr_become_lf() -> None:
+    assert decode_text(b"One.\r\nTwo.\rThree.\n") == "One.\nTwo.\nThree.\n"
+
+
+def test_empty_text_has_no_segments() -> None:
+    assert split_text("") == []
+    assert split_text("\n  \n\t\n") == []
+
+
+# --- pauses follow the rendering ------------------------------------------------
+
+
+def test_pauses_follow_the_rendering() -> None:
+    rendering = Rendering(sentence_pause=0.3, paragraph_pause=0.9, heading_pause=2.0)
+    segments = split_text("# Title\n\nOne. Two.\n\nThree.", rendering=rendering)
+    assert [(s.boundary, s.pause) for s in segments] == [
+        (Boundary.HEADING, 2.0),
+        (Boundary.SENTENCE, 0.3),
+        (Boundary.PARAGRAPH, 0.9),
+        (Boundary.END, 0.0),
+    ]
+
+
+def test_heading_pause_is_never_shorter_than_the_paragraph_pause() -> None:
+    rendering = Rendering(sentence_pause=0.2, paragraph_pause=1.7, heading_pause=0.5)
+    heading, *_ = split_text("# Title\n\nText.", rendering=rendering)
+    assert heading.pause == 1.7
+
+
+def test_default_pauses() -> None:
+    defaults = Rendering()
+    segments = split_text("# Title\n\nOne. Two.\n\nThree.")
+    assert [s.pause for s in segments] == [
+        max(defaults.heading_pause, defaults.paragraph_pause),
+        defaults.sentence_pause,
+        defaults.paragraph_pause,
+        0.0,
+    ]
+
+
+# --- reading and decoding -------------------------------------------------------
+
+
+def test_utf8_bom_is_stripped(tmp_path: Path) -> None:
+    path = tmp_path / "bom.md"
+    path.write_bytes(b"\xef\xbb\xbf# Title\n\nHello.\n")
+    text = read_text(path)
+    assert text == "# Title\n\nHello.\n"
+    # With the BOM gone the first line is a heading again, not a sentence.
+    assert render(split_text(text)) == ["heading|heading|Title.", "sentence|end|Hello."]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_with_bom_is_decoded(encoding: str) -> None:
+    bom = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}.get(encoding, b"")
+    data = bom + "“Is it done?” she asked.\r\nYes.\r\n".encode(encoding)
+    assert decode_text(data) == "“Is it done?” she asked.\nYes.\n"
+
+
+def test_utf16_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "wide.txt"
+    path.write_bytes("Wait… what?\n".encode("utf-16"))
+    assert read_text(path) == "Wait… what?\n"
+
+
+def test_binary_data_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "image.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    with pytest.raises(InputError, match="binary"):
+        read_text(path)
+    with pytest.raises(InputError, match="binary"):
+        decode_text(b"text\x00more text")
+
+
+def test_invalid_utf8_names_the_byte_offset(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Café au lait.".encode("latin-1"))
+    with pytest.raises(InputError, match=r"not UTF-8 .*offset 3\b") as info:
+        read_text(path)
+    assert str(path) in str(info.value)
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"   \n\t\n\r\n", b"\xef\xbb\xbf\n"])
+def test_empty_or_blank_file_is_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "blank.txt"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match="empty"):
+        read_text(path)
+
+
+def test_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="directory"):
+        read_text(tmp_path)
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.txt"
+    with pytest.raises(InputError, match="no such file") as info:
+        read_text(missing)
+    assert str(missing) in str(info.value)
+
+
+def test_standard_input_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    stdin = io.TextIOWrapper(io.BytesIO(b"\xef\xbb\xbfFrom a pipe.\r\n"))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert read_text(STDIN) == "From a pipe.\n"
+
+
+def test_empty_standard_input_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    with pytest.raises(InputError, match="standard input: is empty"):
+        read_text(STDIN)
