@@ -18,14 +18,14 @@ __all__ = [
 if TYPE_CHECKING:
     from .engines import Engine, register_engine
     from .errors import NarratorError
-    from .narrate import Narration, narrate
+    from .pipeline import Narration, narrate
     from .rendering import AudioFormat, Rendering
     from .text import Segment, split_text
     from .voices import Voice, list_voices, load_voice
 
 _LAZY = {
     "Engine": "engines", "register_engine": "engines", "NarratorError": "errors",
-    "Narration": "narrate", "narrate": "narrate", "AudioFormat": "rendering",
+    "Narration": "pipeline", "narrate": "pipeline", "AudioFormat": "rendering",
     "Rendering": "rendering", "Segment": "text", "split_text": "text", "Voice": "voices",
     "list_voices": "voices", "load_voice": "voices",
 }  # fmt: skip
@@ -39,3 +39,4 @@ def __getattr__(name: str) -> Any:
     from importlib import import_module
 
     return getattr(import_module(f".{module}", __name__), name)
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ from .rendering import (
     Rendering,
     parse_bitrate,
 )
-from .voices import DEFAULT_VOICE
+from .voices import DEFAULT_VOICE, MAX_SEED
 
 STDOUT = "-"
 
@@ -73,6 +74,21 @@ def cli() -> None:
     """Narrate text files into audiobook-quality audio with local neural voices."""
 
 
+def _license_option(command: Any) -> Any:
+    return click.option(
+        "--accept-coqui-license", is_flag=True,
+        help="Accept the Coqui Public Model License (non-commercial) that XTTS voices are "
+             "under; the same as NARRATOR_ACCEPT_COQUI_LICENSE=1.",
+    )(command)  # fmt: skip
+
+
+def _accept_license(accepted: bool) -> None:
+    if accepted:
+        from .engines.coqui import LICENSE_ENV
+
+        os.environ[LICENSE_ENV] = "1"
+
+
 def _seconds(name: str, default: float, help_text: str) -> Any:
     return click.option(
         name, type=click.FloatRange(0, 60), default=default, show_default=True,
@@ -90,8 +106,14 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 @click.option("--speed", type=click.FloatRange(0.25, 4.0), default=None,
               help="Speaking rate; 1.0 is the voice's own, 1.2 is 20% faster.")
 @click.option("--speaker", default=None, help="Speaker of a multi-speaker voice.")
+@click.option("--speaker-wav", "speaker_wav", multiple=True, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A recording of the voice to clone (XTTS); repeat for several.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None, metavar="N",
+              help="Seed for the model's random sampling; the same seed gives the same audio.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the model runs; auto picks cuda when available.")
+@_license_option
 @_seconds("--sentence-pause", DEFAULT_SENTENCE_PAUSE, "Silence between sentences.")
 @_seconds("--paragraph-pause", DEFAULT_PARAGRAPH_PAUSE, "Silence between paragraphs.")
 @_seconds("--heading-pause", DEFAULT_HEADING_PAUSE,
@@ -109,12 +131,13 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 @click.option("--verbose", count=True, help="More messages on stderr (twice for debug).")
 def read(
     input: str, output: str | None, voice: str, speed: float | None, speaker: str | None,
-    device: str, sentence_pause: float, paragraph_pause: float, heading_pause: float,
+    speaker_wav: tuple[Path, ...], seed: int | None, device: str, accept_coqui_license: bool,
+    sentence_pause: float, paragraph_pause: float, heading_pause: float,
     loudness: float, true_peak: float, fmt: str | None, bitrate: str, title: str | None,
     quiet: bool, verbose: int,
 ) -> None:  # fmt: skip
     """Narrate INPUT (a text or Markdown file, or - for stdin) into one audio file."""
-    from .narrate import narrate
+    from .pipeline import narrate
     from .text import STDIN, read_text
     from .voices import load_voice
 
@@ -129,7 +152,10 @@ def read(
             raise click.UsageError("reading standard input needs -o FILE (or -o - for stdout)")
         output = Path(input).with_suffix(f".{fmt or 'mp3'}").name
     audio_format = _output_format(output, fmt)
-    chosen = load_voice(voice).with_options(speaker=speaker, speed=speed)
+    _accept_license(accept_coqui_license)
+    chosen = load_voice(voice).with_options(
+        speaker=speaker, speed=speed, speaker_wav=speaker_wav, seed=seed
+    )
     tags = {"title": title} if title else {}
     rendering = Rendering(
         sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
@@ -202,16 +228,17 @@ class _Progress:
     def __enter__(self) -> _Progress:
         return self
 
-    def update(self, done: int, total: int, segment: Any) -> None:
+    def update(self, event: Any) -> None:
         if not self._show:
             return
         if self._bar is None:
             self._bar = click.progressbar(
-                length=total, label="Narrating", file=sys.stderr, show_eta=True, show_pos=True
+                length=event.total, label="Narrating", file=sys.stderr, show_eta=True,
+                show_pos=True, item_show_func=lambda minutes: minutes,
             )
             self._bar.__enter__()
-        self._bar.update(done - self._done)
-        self._done = done
+        self._bar.update(event.done - self._done, f"{event.audio_seconds / 60:.1f} min of audio")
+        self._done = event.done
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
@@ -252,21 +279,48 @@ def voices(ctx: click.Context, as_json: bool) -> None:
     """List the voice presets."""
     if ctx.invoked_subcommand is not None:
         return
+    from .engines import model_status
     from .voices import list_voices
 
     found = list_voices()
+    statuses = [model_status(v) for v in found]
     if as_json:
         rows = [
             {"name": v.name, "engine": v.engine, "language": v.language,
              "description": v.description, "model": v.model, "speaker": v.speaker,
-             "path": str(v.path) if v.path else None}
-            for v in found
+             "path": str(v.path) if v.path else None, "status": status}
+            for v, status in zip(found, statuses)
         ]  # fmt: skip
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     width = max((len(v.name) for v in found), default=4)
-    for v in found:
-        click.echo(f"{v.name:<{width}}  {v.engine:<6}  {v.language:<6}  {v.description}")
+    for v, status in zip(found, statuses):
+        click.echo(f"{v.name:<{width}}  {v.engine:<6}  {v.language:<6}  "
+                   f"{_ON_DISK.get(status, status):<10}  {v.description}")  # fmt: skip
+
+
+_ON_DISK = {"unknown": "-"}
+"""How ``narrator voices`` shows a model status in its on-disk column."""
+
+
+@voices.command("download")
+@click.argument("names", metavar="NAME...", nargs=-1, required=True)
+@_license_option
+def download(names: tuple[str, ...], accept_coqui_license: bool) -> None:
+    """Download the models of the voices NAME... now, so that they work offline later.
+
+    Coqui models go to coqui's data folder ($TTS_HOME/tts, by default ~/.local/share/tts)
+    or, for XTTS, the Hugging Face cache; Piper voices to narrator's data folder.
+    """
+    from .engines import download_model
+    from .voices import load_voice
+
+    _setup_logging(1, False)
+    _accept_license(accept_coqui_license)
+    for name in names:
+        voice = load_voice(name)
+        status = download_model(voice)
+        click.echo(f"narrator: {voice.name}: model {voice.model} is on disk ({status})", err=True)
 
 
 def main() -> None:

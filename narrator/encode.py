@@ -7,15 +7,18 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import numpy as np
 import soundfile as sf
 
 from .errors import OutputError
 from .rendering import AudioFormat
+
+if TYPE_CHECKING:
+    from .timeline import Chapter
 
 MP3_MAX_LSF_BITRATE = 160
 """MPEG-2 layer III (sample rates under 32 kHz) stops at 160 kbit/s."""
@@ -60,12 +63,21 @@ class SoundfileSink:
 class FfmpegSink:
     """Lossy formats, encoded by an ffmpeg process fed raw float samples on its stdin."""
 
-    def __init__(self, path: Path, codec_args: list[str], muxer: str, sample_rate: int) -> None:
+    def __init__(
+        self, path: Path, codec_args: list[str], muxer: str, sample_rate: int,
+        metadata: Path | None = None,
+    ) -> None:  # fmt: skip
         self._log = tempfile.TemporaryFile()
+        self._metadata = metadata
+        inputs = ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0"]
+        if metadata is not None:
+            inputs += ["-f", "ffmetadata", "-i", str(metadata), "-map", "0:a",
+                       "-map_metadata", "-1", "-map_chapters", "1"]  # fmt: skip
+        else:
+            inputs += ["-map_metadata", "-1"]
         command = [
-            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0",
-            *codec_args, "-map_metadata", "-1", "-f", muxer, str(path),
+            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *inputs,
+            *codec_args, "-f", muxer, str(path),
         ]  # fmt: skip
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._log)
         assert self._process.stdin is not None
@@ -82,29 +94,76 @@ class FfmpegSink:
             self._stdin.close()
         if self._process.wait() != 0:
             self._fail()
-        self._log.close()
+        self._cleanup()
 
     def kill(self) -> None:
         self._process.kill()
         self._process.wait()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
         self._log.close()
+        if self._metadata is not None:
+            self._metadata.unlink(missing_ok=True)
 
     def _fail(self) -> None:
         self._process.kill()
         self._process.wait()
         self._log.seek(0)
         detail = self._log.read().decode("utf-8", "replace").strip().splitlines()
+        self._cleanup()
         raise OutputError(f"the encoder failed: {detail[-1] if detail else 'no message'}")
 
 
-def open_sink(path: Path, fmt: AudioFormat, sample_rate: int, bitrate: int) -> Sink:
-    """A sink that writes *fmt* audio to *path*."""
-    if fmt is AudioFormat.MP3:
-        args = ["-c:a", "libmp3lame", "-b:a", f"{bitrate}k"]
-        if sample_rate < 32_000 and bitrate > MP3_MAX_LSF_BITRATE:
-            args += ["-ar", str(MP3_RESAMPLE_RATE)]
-        return FfmpegSink(path, args, "mp3", sample_rate)
-    return SoundfileSink(path, fmt, sample_rate)
+OPUS_RATE = 48_000
+"""Opus always runs at 48 kHz."""
+
+_FFMPEG_FORMATS: dict[AudioFormat, tuple[list[str], str]] = {
+    AudioFormat.MP3: (["-c:a", "libmp3lame"], "mp3"),
+    AudioFormat.OGG: (["-c:a", "libvorbis"], "ogg"),
+    AudioFormat.OPUS: (["-c:a", "libopus", "-application", "voip", "-ar", str(OPUS_RATE)], "ogg"),
+    AudioFormat.M4A: (["-c:a", "aac", "-movflags", "+faststart"], "ipod"),
+    AudioFormat.M4B: (["-c:a", "aac", "-movflags", "+faststart"], "ipod"),
+}
+
+
+def open_sink(
+    path: Path,
+    fmt: AudioFormat,
+    sample_rate: int,
+    bitrate: int,
+    chapters: Sequence[Chapter] = (),
+) -> Sink:
+    """A sink that writes *fmt* audio to *path*.
+
+    *chapters* are written by the encoder for MP4 formats; for the others
+    :func:`narrator.tags.write_tags` adds them afterwards.
+    """
+    if fmt not in _FFMPEG_FORMATS:
+        return SoundfileSink(path, fmt, sample_rate)
+    codec, muxer = _FFMPEG_FORMATS[fmt]
+    args = [*codec, "-b:a", f"{bitrate}k"]
+    if fmt is AudioFormat.MP3 and sample_rate < 32_000 and bitrate > MP3_MAX_LSF_BITRATE:
+        args += ["-ar", str(MP3_RESAMPLE_RATE)]
+    metadata = None
+    if chapters and fmt in (AudioFormat.M4A, AudioFormat.M4B):
+        metadata = path.with_name(path.name + ".chapters")
+        metadata.write_text(_ffmetadata(chapters), "utf-8")
+    return FfmpegSink(path, args, muxer, sample_rate, metadata)
+
+
+def _ffmetadata(chapters: Sequence[Chapter]) -> str:
+    def escape(text: str) -> str:
+        return "".join("\\" + c if c in "=;#\\\n" else c for c in text)
+
+    lines = [";FFMETADATA1"]
+    for chapter in chapters:
+        lines += [
+            "[CHAPTER]", "TIMEBASE=1/1000",
+            f"START={round(chapter.start * 1000)}", f"END={round(chapter.end * 1000)}",
+            f"title={escape(chapter.title)}",
+        ]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def read_blocks(path: Path, blocksize: int = 1 << 16) -> Iterator[np.ndarray]:
@@ -114,65 +173,24 @@ def read_blocks(path: Path, blocksize: int = 1 << 16) -> Iterator[np.ndarray]:
             yield block.mean(axis=1)
 
 
-def decode_blocks(path: Path, fmt: AudioFormat, blocksize: int = 1 << 16) -> Iterator[np.ndarray]:
-    """Decode what narrator wrote, in mono float blocks; lossy formats go through ffmpeg."""
+def decode_blocks(
+    path: Path, fmt: AudioFormat, sample_rate: int, blocksize: int = 1 << 16
+) -> Iterator[np.ndarray]:
+    """Decode what narrator wrote, in mono float blocks at *sample_rate*.
+
+    Lossy formats are decoded (and, for Opus, resampled) by ffmpeg.
+    """
     if not fmt.lossy:
         yield from read_blocks(path, blocksize)
         return
-    command = [ffmpeg_exe(), "-v", "error", "-i", str(path), "-ac", "1", "-f", "f32le", "-"]
+    command = [ffmpeg_exe(), "-v", "error", "-i", str(path), "-ac", "1",
+               "-ar", str(sample_rate), "-f", "f32le", "-"]  # fmt: skip
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as process:
         assert process.stdout is not None
         while data := process.stdout.read(blocksize * 4):
             yield np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4").astype(np.float64)
     if process.returncode != 0:
         raise OutputError(f"{path}: the encoded audio could not be decoded to check it")
-
-
-_ID3_FRAMES = {
-    "title": "TIT2", "artist": "TPE1", "album": "TALB", "genre": "TCON",
-    "date": "TDRC", "composer": "TCOM", "comment": "COMM",
-}  # fmt: skip
-
-
-def write_tags(path: Path, fmt: AudioFormat, tags: dict[str, str]) -> None:
-    """Write *tags* (title, artist, album, genre, date, composer, comment) into *path*."""
-    tags = {k: v for k, v in tags.items() if v}
-    if not tags:
-        return
-    if fmt is AudioFormat.FLAC:
-        from mutagen.flac import FLAC
-
-        flac = FLAC(path)
-        for key, value in tags.items():
-            flac[key.upper()] = value
-        flac.save()
-        return
-    from mutagen import id3
-
-    frames = []
-    for key, value in tags.items():
-        frame_id = _ID3_FRAMES.get(key)
-        if frame_id is None:
-            frames.append(id3.TXXX(encoding=3, desc=key, text=value))
-        elif frame_id == "COMM":
-            frames.append(id3.COMM(encoding=3, lang="eng", desc="", text=value))
-        else:
-            frames.append(getattr(id3, frame_id)(encoding=3, text=value))
-    if fmt is AudioFormat.WAV:
-        from mutagen.wave import WAVE
-
-        wave = WAVE(path)
-        if wave.tags is None:
-            wave.add_tags()
-        assert wave.tags is not None
-        for frame in frames:
-            wave.tags.add(frame)
-        wave.save()
-        return
-    tag = id3.ID3()
-    for frame in frames:
-        tag.add(frame)
-    tag.save(path, v2_version=3)
 
 
 @contextlib.contextmanager

@@ -253,9 +253,10 @@ class Limiter:
         # Hold each block's need over blocks j-1 .. j+la+1, so that the ramp at both
         # neighbours of a block covers it too and interpolation between them is safe.
         held = _sliding_max(np.concatenate([np.zeros(1), need, np.zeros(la + 1)]), la + 3)
-        # Ramp in: the mean over the la+1 blocks up to j never falls below need[j].
-        ramp = np.convolve(np.concatenate([np.zeros(la), held]), np.ones(la + 1) / (la + 1),
-                           "valid")  # fmt: skip
+        # Ramp in: the mean over the la+1 blocks up to j never falls below need[j].  There
+        # is nothing before the first block to ramp over, so the start is held, not ramped.
+        ramp = np.convolve(np.concatenate([np.full(la, held[0]), held]),
+                           np.ones(la + 1) / (la + 1), "valid")  # fmt: skip
         # Release at a constant rate in dB: rel[j] = max over k <= j of ramp[k] - (j - k) * rate.
         steps = np.arange(n) * self.release_per_block
         return np.asarray(np.maximum.accumulate(ramp + steps) - steps)

@@ -13,13 +13,16 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.signal import lfilter
 
-from .encode import Sink, decode_blocks, open_sink, write_tags
+from .encode import Sink, decode_blocks, open_sink
+from .tags import write_tags
+from .timeline import Chapter
 from .loudness import (
     BLOCK,
     BlockAnalysis,
@@ -98,12 +101,18 @@ class Mastered:
     passes: int
     """How many times the second pass ran."""
 
+    ceiling: float
+    """The limiter's ceiling in the last pass, dBTP."""
 
-def master(programme: Programme, destination: Path, rendering: Rendering) -> Mastered:
-    """Write *programme* to *destination*, normalized, limited and encoded."""
-    peaks, energies = programme.analysis.finish()
-    with np.errstate(divide="ignore"):
-        peaks_db = 20.0 * np.log10(peaks.astype(np.float64))
+
+def master(
+    programme: Programme,
+    destination: Path,
+    rendering: Rendering,
+    chapters: Sequence[Chapter] = (),
+) -> Mastered:
+    """Write *programme* to *destination*, normalized, limited, encoded and tagged."""
+    peaks_db, energies = _analysis(programme)
     rate = programme.sample_rate
     margin = LOSSY_PEAK_MARGIN if rendering.format.lossy else LOSSLESS_PEAK_MARGIN
     ceiling = rendering.true_peak - margin
@@ -117,9 +126,9 @@ def master(programme: Programme, destination: Path, rendering: Rendering) -> Mas
     for attempt in range(1, MAX_PASSES + 1):
         limiter = Limiter(rate, ceiling)
         reduction = limiter.reduction(peaks_db + gain)
-        sink = open_sink(destination, rendering.format, rate, rendering.bitrate)
+        sink = open_sink(destination, rendering.format, rate, rendering.bitrate, chapters)
         _render(programme, sink, rendering, gain, limiter, reduction)
-        loudness, peak = measure(decode_blocks(destination, rendering.format), rate)
+        loudness, peak = measure(decode_blocks(destination, rendering.format, rate), rate)
         logger.debug("pass %d: gain %+.2f dB, ceiling %.2f dBTP -> %.2f LUFS, %.2f dBTP",
                      attempt, gain, ceiling, loudness, peak)  # fmt: skip
         if math.isinf(loudness):
@@ -134,8 +143,36 @@ def master(programme: Programme, destination: Path, rendering: Rendering) -> Mas
             ceiling -= peak - peak_limit + 0.1
         aim += rendering.loudness - loudness
         gain = _plan_gain(peaks_db, energies, rate, aim, ceiling)
+    write_tags(destination, rendering.format, rendering.tags, chapters)
+    return Mastered(loudness, peak, gain, attempt, ceiling)
+
+
+def export_range(
+    programme: Programme,
+    destination: Path,
+    rendering: Rendering,
+    mastered: Mastered,
+    start: int,
+    stop: int,
+) -> None:
+    """Write samples [start, stop) with the processing *mastered* chose for the whole.
+
+    Used for one file per chapter: every part gets the same gain and limiting as
+    the complete narration, so the parts match each other and the whole.
+    """
+    peaks_db, _ = _analysis(programme)
+    limiter = Limiter(programme.sample_rate, mastered.ceiling)
+    reduction = limiter.reduction(peaks_db + mastered.gain)
+    start = start // BLOCK * BLOCK
+    sink = open_sink(destination, rendering.format, programme.sample_rate, rendering.bitrate)
+    _render(programme, sink, rendering, mastered.gain, limiter, reduction, start, stop)
     write_tags(destination, rendering.format, rendering.tags)
-    return Mastered(loudness, peak, gain, attempt)
+
+
+def _analysis(programme: Programme) -> tuple[np.ndarray, np.ndarray]:
+    peaks, energies = programme.analysis.finish()
+    with np.errstate(divide="ignore"):
+        return 20.0 * np.log10(peaks.astype(np.float64)), energies
 
 
 CALIBRATION_SECONDS = 30.0
@@ -166,7 +203,7 @@ def _codec_shift(
         sink = open_sink(excerpt, rendering.format, rate, rendering.bitrate)
         before = LoudnessMeter(rate)
         _render(programme, sink, rendering, gain, limiter, reduction, start, stop, before)
-        after, _ = measure(decode_blocks(excerpt, rendering.format), rate)
+        after, _ = measure(decode_blocks(excerpt, rendering.format, rate), rate)
     finally:
         excerpt.unlink(missing_ok=True)
     if math.isinf(after) or math.isinf(before.integrated):

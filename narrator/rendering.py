@@ -22,6 +22,9 @@ DEFAULT_PARAGRAPH_PAUSE = 1.0
 DEFAULT_HEADING_PAUSE = 1.5
 """Seconds of silence after a heading (never less than the paragraph pause)."""
 
+DEFAULT_SCENE_PAUSE = 2.0
+"""Seconds of silence at a scene break (``* * *``; never less than the paragraph pause)."""
+
 DEFAULT_LOUDNESS = -18.0
 """Target integrated loudness in LUFS (ITU-R BS.1770 / EBU R128)."""
 
@@ -54,10 +57,18 @@ class AudioFormat(str, Enum):
     MP3 = "mp3"
     WAV = "wav"
     FLAC = "flac"
+    OGG = "ogg"
+    """Ogg Vorbis."""
+    OPUS = "opus"
+    """Opus in an Ogg container."""
+    M4A = "m4a"
+    """AAC in MP4."""
+    M4B = "m4b"
+    """AAC in MP4, as an audiobook (with chapters)."""
 
     @property
     def lossy(self) -> bool:
-        return self is AudioFormat.MP3
+        return self not in (AudioFormat.WAV, AudioFormat.FLAC)
 
     @classmethod
     def parse(cls, value: str) -> AudioFormat:
@@ -81,6 +92,7 @@ class Boundary(str, Enum):
     SENTENCE = "sentence"
     PARAGRAPH = "paragraph"
     HEADING = "heading"
+    SCENE = "scene"
     END = "end"
 
 
@@ -96,6 +108,9 @@ class Rendering:
 
     heading_pause: float = DEFAULT_HEADING_PAUSE
     """Seconds after a heading; the paragraph pause if that is longer."""
+
+    scene_pause: float = DEFAULT_SCENE_PAUSE
+    """Seconds at a scene break; the paragraph pause if that is longer."""
 
     loudness: float = DEFAULT_LOUDNESS
     """Target integrated loudness, LUFS."""
@@ -125,7 +140,8 @@ class Rendering:
     """Metadata tags for the output file (title, artist, album, ...)."""
 
     def __post_init__(self) -> None:
-        for name in ("sentence_pause", "paragraph_pause", "heading_pause", "lead_in", "tail"):
+        for name in ("sentence_pause", "paragraph_pause", "heading_pause", "scene_pause",
+                     "lead_in", "tail"):  # fmt: skip
             value = getattr(self, name)
             if not 0.0 <= value <= MAX_PAUSE:
                 raise OptionError(f"{name.replace('_', '-')} must be between 0 and {MAX_PAUSE:g} "
@@ -153,6 +169,8 @@ class Rendering:
             return self.paragraph_pause
         if boundary is Boundary.HEADING:
             return max(self.heading_pause, self.paragraph_pause)
+        if boundary is Boundary.SCENE:
+            return max(self.scene_pause, self.paragraph_pause)
         return 0.0
 
     def with_options(self, **changes: Any) -> Rendering:

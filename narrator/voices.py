@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ VOICES_DIR_ENV = "NARRATOR_VOICES_DIR"
 PRESET_SUFFIX = ".toml"
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
+
+MAX_SEED = 2**32 - 1
+"""The largest :attr:`Voice.seed` (seeds are unsigned 32-bit numbers)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -63,6 +67,12 @@ class Voice:
     speed: float = 1.0
     """Speaking rate: 1.0 is the model's own, 1.2 is 20% faster."""
 
+    speaker_wav: tuple[str, ...] = ()
+    """Reference recordings of the voice to clone (XTTS), as paths relative to the preset file."""
+
+    seed: int | None = None
+    """Seed for the model's random sampling: the same seed gives the same audio. None varies."""
+
     options: dict[str, Any] = field(default_factory=dict)
     """Engine-specific settings, checked by the engine (the ``[options]`` table)."""
 
@@ -74,6 +84,8 @@ class Voice:
             raise VoiceError(
                 f"speed must be between {MIN_SPEED} and {MAX_SPEED}, not {self.speed:g}"
             )
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise VoiceError(f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}")
 
     @property
     def base_dir(self) -> Path:
@@ -87,8 +99,34 @@ class Voice:
             candidate = self.base_dir / candidate
         return candidate if candidate.exists() else None
 
-    def with_options(self, *, speaker: str | None = None, speed: float | None = None) -> Voice:
-        """A copy with the given choices changed (``None`` keeps the preset's)."""
+    def reference_audio(self) -> tuple[Path, ...]:
+        """:attr:`speaker_wav` as paths, relative ones resolved against :attr:`base_dir`."""
+        paths = (Path(p).expanduser() for p in self.speaker_wav)
+        return tuple(p if p.is_absolute() else self.base_dir / p for p in paths)
+
+    def sound_identity(self) -> dict[str, Any]:
+        """Every field that can change how this voice sounds (for the clip cache)."""
+        identity = {f.name: getattr(self, f.name) for f in fields(self)}
+        for label in ("name", "description", "path"):
+            identity.pop(label)
+        model = self.local_model()
+        if model is not None and model.is_file():
+            stat = model.stat()
+            identity["model_file"] = [str(model.resolve()), stat.st_size, stat.st_mtime_ns]
+        return identity
+
+    def with_options(
+        self,
+        *,
+        speaker: str | None = None,
+        speed: float | None = None,
+        speaker_wav: Sequence[str | Path] | None = None,
+        seed: int | None = None,
+    ) -> Voice:
+        """A copy with the given choices changed (``None`` or no files keeps the preset's).
+
+        Relative *speaker_wav* paths are taken from the current directory.
+        """
         from dataclasses import replace
 
         changes: dict[str, Any] = {}
@@ -96,6 +134,11 @@ class Voice:
             changes["speaker"] = speaker
         if speed is not None:
             changes["speed"] = speed
+        if speaker_wav:
+            wavs = (Path(p).expanduser().absolute() for p in speaker_wav)
+            changes["speaker_wav"] = tuple(str(p) for p in wavs)
+        if seed is not None:
+            changes["seed"] = seed
         return replace(self, **changes) if changes else self
 
 
@@ -103,8 +146,11 @@ _REQUIRED = ("name", "engine", "model", "language", "description")
 _TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "engine": (str,), "model": (str,), "language": (str,),
     "description": (str,), "speaker": (str, int), "speed": (int, float), "options": (dict,),
+    "speaker_wav": (str, list), "seed": (int,),
 }  # fmt: skip
-_TYPE_WORDS: dict[type, str] = {str: "string", int: "number", float: "number", dict: "table"}
+_TYPE_WORDS: dict[type, str] = {
+    str: "string", int: "number", float: "number", dict: "table", list: "list of strings",
+}  # fmt: skip
 """How a preset's value types are named in messages (TOML's words, not Python's)."""
 
 
@@ -152,6 +198,13 @@ def parse_preset(data: dict[str, Any], path: Path | None = None) -> Voice:
         values["speaker"] = str(values["speaker"])
     if "speed" in values:
         values["speed"] = float(values["speed"])
+    if "speaker_wav" in values:
+        wav = values["speaker_wav"]
+        wavs = [wav] if isinstance(wav, str) else wav
+        if not all(isinstance(w, str) and w for w in wavs):
+            raise VoiceError(f"{where}speaker_wav must be a file name or a list of file names, "
+                             f"not {wav!r}")  # fmt: skip
+        values["speaker_wav"] = tuple(wavs)
     return Voice(**values, path=path)
 
 

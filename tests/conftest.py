@@ -25,6 +25,7 @@ def user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     """Point the user's preset folder at an empty temporary folder."""
     voices = tmp_path_factory.mktemp("user-voices")
     monkeypatch.setenv("NARRATOR_VOICES_DIR", str(voices))
+    monkeypatch.setenv("NARRATOR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     return voices
 
 

@@ -17,24 +17,43 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
+import urllib.request
 from abc import ABC, abstractmethod
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import numpy as np
 
-from ..errors import EngineError, OptionError
+from ..errors import EngineError, ModelNotFoundError, OptionError
 from ..voices import Voice
 
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "narrator.engines"
 
+THREADS_ENV = "NARRATOR_ENGINE_THREADS"
+"""Set in worker processes: how many CPU threads each engine should use."""
+
 DEVICES = ("auto", "cpu", "cuda")
 """Values of the ``device`` option."""
 
+BUNDLED, DOWNLOADED, LOCAL, MISSING = "bundled", "downloaded", "local", "missing"
+"""Where a voice's model is (:meth:`Engine.model_status`): installed as a Python package,
+in the engine's download cache, at a path the preset names, or not on disk yet."""
+
+UNAVAILABLE, UNKNOWN = "unavailable", "unknown"
+"""The engine is not installed, or cannot tell where its models are."""
+
+ON_DISK = (BUNDLED, DOWNLOADED, LOCAL)
+
+NETWORK_TIMEOUT = 10.0
+"""Seconds to wait for a model host to answer before calling it unreachable."""
+
 _BUILTIN = {
     "piper": "narrator.engines.piper:PiperEngine",
+    "coqui": "narrator.engines.coqui:CoquiEngine",
 }
 _INSTALL_HINTS = {
     "coqui": 'install it with: pip install "narrator[coqui]"',
@@ -70,6 +89,19 @@ class Engine(ABC):
     def describe(self) -> dict[str, Any]:
         """Facts about the loaded model that change how it sounds (for logs and caches)."""
         return {"engine": self.name, "sample_rate": self.sample_rate}
+
+    @classmethod
+    def model_status(cls, voice: Voice) -> str:
+        """Where *voice*'s model is: ``bundled``, ``downloaded``, ``local``, ``missing``, or
+        ``unknown``.  Cheap: no network, no model loading, no heavy imports."""
+        return LOCAL if voice.local_model() is not None else UNKNOWN
+
+    @classmethod
+    def download(cls, voice: Voice) -> None:
+        """Put *voice*'s model on disk ahead of use; raises :class:`ModelNotFoundError`."""
+        if cls.model_status(voice) not in ON_DISK:
+            raise ModelNotFoundError(f"the {cls.name} engine cannot download models; "
+                                     f"install {voice.model} yourself")  # fmt: skip
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model's resources."""
@@ -119,6 +151,57 @@ def engine_class(name: str) -> type[Engine]:
     return cls
 
 
+def model_status(voice: Voice) -> str:
+    """Where *voice*'s model is (see :meth:`Engine.model_status`); ``unavailable`` when its
+    engine is not installed."""
+    try:
+        return engine_class(voice.engine).model_status(voice)
+    except EngineError:
+        return UNAVAILABLE
+
+
+def download_model(voice: Voice) -> str:
+    """Download *voice*'s model unless it is on disk; returns its :func:`model_status`."""
+    cls = engine_class(voice.engine)
+    cls.download(voice)
+    return cls.model_status(voice)
+
+
+def require_network(url: str, what: str, hint: str, *, timeout: float | None = None) -> None:
+    """Raise :class:`ModelNotFoundError` unless *url*'s host (or its proxy) answers within
+    *timeout* seconds (default :data:`NETWORK_TIMEOUT`).
+
+    Checked before a download, so that a machine without a network gets one clear error at
+    once rather than a traceback or a hang.  The message says that *what* is not on disk,
+    then *hint*: how to get it.
+    """
+    import socket
+
+    timeout = NETWORK_TIMEOUT if timeout is None else timeout
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        via = urlsplit(proxy if "//" in proxy else f"//{proxy}")
+        host, port = via.hostname or host, via.port or 8080
+    failure: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError as exc:
+            failure.append(exc)
+
+    # A thread, because name lookups ignore socket timeouts.
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout)
+    if probe.is_alive() or failure:
+        reason = failure[0] if failure else f"no answer in {timeout:g} s"
+        raise ModelNotFoundError(f"{what} is not on disk and {host} cannot be reached "
+                                 f"({reason}); {hint}")  # fmt: skip
+
+
 def load_engine(voice: Voice, *, device: str = "auto") -> Engine:
     """Load the engine and model that *voice* names."""
     if device not in DEVICES:
@@ -126,3 +209,11 @@ def load_engine(voice: Voice, *, device: str = "auto") -> Engine:
     engine = engine_class(voice.engine).load(voice, device=device)
     logger.info("loaded voice %s with the %s engine", voice.name, voice.engine)
     return engine
+
+
+def engine_threads() -> int | None:
+    """The CPU threads an engine should use, when narrator runs several workers."""
+    import os
+
+    value = os.environ.get(THREADS_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None

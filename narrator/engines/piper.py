@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import socket
+import tempfile
 from importlib import import_module
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,7 @@ import platformdirs
 
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..voices import Voice
-from . import Engine
+from . import BUNDLED, DOWNLOADED, LOCAL, MISSING, NETWORK_TIMEOUT, Engine, require_network
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +97,47 @@ class PiperEngine(Engine):
         )
 
     @classmethod
+    def model_status(cls, voice: Voice) -> str:
+        if voice.local_model() is not None:
+            return LOCAL
+        if voice.model.endswith(".onnx") or "/" in voice.model:
+            return MISSING
+        module = BUNDLED_VOICES.get(voice.model)
+        if module is not None:
+            return BUNDLED if find_spec(module) is not None else MISSING
+        return DOWNLOADED if (piper_data_dir() / f"{voice.model}.onnx").exists() else MISSING
+
+    @classmethod
+    def download(cls, voice: Voice) -> None:
+        """Download a Piper voice from Piper's voice collection into :func:`piper_data_dir`."""
+        if cls.model_status(voice) != MISSING:
+            return
+        if voice.model.endswith(".onnx") or "/" in voice.model or voice.model in BUNDLED_VOICES:
+            resolve_model(voice)  # a missing file or package: its error says what to do
+        from piper.download_voices import URL_FORMAT, VOICE_PATTERN, download_voice
+
+        if not VOICE_PATTERN.match(voice.model):
+            raise VoiceError(f"voice {voice.name!r}: {voice.model} is not a Piper voice name "
+                             "such as en_US-lessac-medium")  # fmt: skip
+        require_network(URL_FORMAT, f"Piper voice {voice.model}",
+                        "connect to a network and try again")  # fmt: skip
+        target = piper_data_dir()
+        target.mkdir(parents=True, exist_ok=True)
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(NETWORK_TIMEOUT)  # piper's urlopen calls have no timeout
+        try:
+            with tempfile.TemporaryDirectory(dir=target, prefix=".download-") as folder:
+                download_voice(voice.model, Path(folder))
+                for suffix in (".onnx.json", ".onnx"):  # the model last: it marks a whole voice
+                    name = f"{voice.model}{suffix}"
+                    shutil.move(Path(folder) / name, target / name)
+        except OSError as exc:  # urllib's errors are OSErrors
+            raise ModelNotFoundError(f"cannot download Piper voice {voice.model}: {exc}") from None
+        finally:
+            socket.setdefaulttimeout(previous)
+        logger.info("downloaded Piper voice %s into %s", voice.model, target)
+
+    @classmethod
     def load(cls, voice: Voice, *, device: str = "auto") -> PiperEngine:
         unknown = sorted(set(voice.options) - set(OPTIONS))
         if unknown:
@@ -114,7 +159,11 @@ class PiperEngine(Engine):
     def synthesize(self, text: str) -> np.ndarray:
         sentences = self._voice.phonemize(text)
         phonemes: list[str] = []
-        for sentence in sentences:
+        for number, sentence in enumerate(sentences):
+            if number < len(sentences) - 1 and sentence[-1:] == ["."]:
+                # narrator already split the sentences, so a full stop espeak finds inside
+                # one ends an abbreviation ("Dr. Morgan"); kept, the model would stop there.
+                sentence = sentence[:-1]
             if phonemes and sentence:
                 phonemes.append(" ")
             phonemes.extend(sentence)

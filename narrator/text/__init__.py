@@ -1,10 +1,15 @@
-"""The text front-end: reading, structure and sentence splitting."""
+"""The text front-end: reading, structure, sentences, normalization, lexicons, chunks, audit."""
 
+from .audit import Omission, audit
+from .chunks import chunk
+from .lexicon import Lexicon, LexiconError, load_lexicon
+from .normalize import Normalizer, normalize
 from .reader import STDIN, decode_text, read_text
-from .segments import Kind, Segment, blocks, split_text
+from .segments import Kind, Script, Segment, prepare, split_text
 from .sentences import SentenceSplitter, base_language
 
 __all__ = [
-    "STDIN", "Kind", "Segment", "SentenceSplitter", "base_language", "blocks", "decode_text",
-    "read_text", "split_text",
+    "STDIN", "Kind", "Lexicon", "LexiconError", "Normalizer", "Omission", "Script", "Segment",
+    "SentenceSplitter", "audit", "base_language", "chunk", "decode_text", "load_lexicon",
+    "normalize", "prepare", "read_text", "split_text",
 ]  # fmt: skip

@@ -67,6 +67,13 @@ class SentenceSplitter:
 
     def split(self, paragraph: str) -> list[str]:
         """The sentences of *paragraph*, each stripped, in order, losing no text."""
+        return [paragraph[first:last] for first, last in self.spans(paragraph)]
+
+    def spans(self, paragraph: str) -> list[tuple[int, int]]:
+        """Where the sentences of *paragraph* lie: ``(start, end)``, without outer white space.
+
+        Everything between two spans is white space.
+        """
         spans: list[list[int]] = []
         for start, end in self._tokenizer.span_tokenize(paragraph):
             for first, last in self._missed_ends(paragraph, start, end):
@@ -77,7 +84,12 @@ class SentenceSplitter:
                     spans[-1][1] = last
                 else:
                     spans.append([first, last])
-        return [paragraph[first:last].strip() for first, last in spans]
+        result = []
+        for first, last in spans:
+            text = paragraph[first:last]
+            lead = len(text) - len(text.lstrip())
+            result.append((first + lead, first + len(text.rstrip())))
+        return result
 
     def _missed_ends(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
         """``text[start:end]`` as spans, cut where Punkt missed the end of a sentence."""

@@ -1,0 +1,127 @@
+"""The clip cache: every synthesized segment kept on disk, keyed by all that changes its sound.
+
+A narration that is interrupted (Ctrl-C, ``kill -9``, a crash) resumes where it
+stopped, and one whose text was edited only synthesizes what changed.  Entries
+are written atomically and carry a checksum, so a damaged entry is detected,
+deleted and made again, never played.
+
+The cache lives in ``$NARRATOR_CACHE_DIR``, or by default in the user cache
+folder (``$XDG_CACHE_HOME/narrator``, usually ``~/.cache/narrator``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+
+logger = logging.getLogger(__name__)
+
+CACHE_DIR_ENV = "NARRATOR_CACHE_DIR"
+FORMAT_VERSION = 1
+"""Bumped whenever what a cached clip means changes."""
+
+_MAGIC = b"NRC1"
+_DIGEST = 32
+
+
+def cache_dir() -> Path:
+    """Where cached clips live."""
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_cache_dir("narrator", appauthor=False))
+
+
+def clip_key(text: str, identity: dict[str, Any]) -> str:
+    """The cache key of *text* spoken by the engine described by *identity*."""
+    payload = json.dumps(
+        {"v": FORMAT_VERSION, "text": text, "engine": identity}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    corrupt: int = 0
+
+
+class ClipCache:
+    """Synthesized clips on disk, one file per clip."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or cache_dir()
+        self.clips = self.directory / "clips"
+        self.stats = CacheStats()
+
+    def _path(self, key: str) -> Path:
+        return self.clips / key[:2] / f"{key}.clip"
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The clip stored under *key*, or None (a damaged entry is removed)."""
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            self.stats.misses += 1
+            return None
+        head, digest, body = data[:4], data[4 : 4 + _DIGEST], data[4 + _DIGEST :]
+        if head != _MAGIC or hashlib.sha256(body).digest() != digest or len(body) % 4:
+            logger.warning("damaged cache entry %s: removed, the clip will be made again", path)
+            self.stats.corrupt += 1
+            self.stats.misses += 1
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        self.stats.hits += 1
+        return np.frombuffer(body, dtype="<f4").copy()
+
+    def put(self, key: str, clip: np.ndarray) -> None:
+        """Store *clip* under *key*, atomically; a full disk only costs the cache."""
+        body = np.asarray(clip, dtype="<f4").tobytes()
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC + hashlib.sha256(body).digest() + body)
+            os.replace(name, path)
+        except OSError as exc:
+            logger.warning("could not write to the clip cache in %s: %s", self.directory, exc)
+            with contextlib.suppress(OSError, UnboundLocalError):
+                os.unlink(name)
+
+    def usage(self) -> tuple[int, int]:
+        """(number of clips, bytes) in the cache."""
+        count = size = 0
+        if self.clips.is_dir():
+            for path in self.clips.rglob("*.clip"):
+                count += 1
+                with contextlib.suppress(OSError):
+                    size += path.stat().st_size
+        return count, size
+
+    def clear(self) -> int:
+        """Delete every cached clip; returns how many were removed."""
+        removed = 0
+        if self.clips.is_dir():
+            for path in list(self.clips.rglob("*")):
+                if path.is_file():
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed += path.suffix == ".clip"
+            for folder in sorted(self.clips.rglob("*"), reverse=True):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        return removed

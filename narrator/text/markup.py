@@ -1,0 +1,376 @@
+"""Structure: Markdown-ish or plain text -> blocks (headings, paragraphs, list items, breaks).
+
+What is recognised, and how it is read:
+
+* ATX headings (``# Title`` to ``###### Title``) and setext headings (a single
+  line underlined with ``===`` or ``---``) are headings.
+* In plain text, a single short line between blank lines is a heading when it
+  has no sentence punctuation at its end and either starts with a chapter-like
+  word (``Chapter IV``, ``Part Two: The Return``, ``Prologue``) or is a bare
+  number (``12``, ``IV.``), ALL CAPS, or Title Case of two to eight words.
+  A one-line paragraph such as ``He left.`` is never a heading.
+* List items (``-``, ``*``, ``+``, ``•``, ``1.``, ``1)``) are items, read one by
+  one; an ordered item's number is read.  Table rows are read as items, cell by cell.
+* Block quotes (``>``) are read as paragraphs.
+* Scene breaks, a line of only ``***``, ``* * *``, ``---``, ``___``, ``⁂``, ``#``
+  (and the like), give a long pause.
+* Fenced code blocks (```` ``` ```` or ``~~~``) are skipped and reported; an
+  opening fence that is never closed is read as text.  Indented text is prose
+  (books indent paragraphs), never code.
+* HTML comments, HTML tags and link reference definitions are dropped; link
+  syntax ``[text](url)`` reads its text, images ``![alt](src)`` their alt text;
+  emphasis markers, inline code backticks and backslash escapes are not read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .mapped import Mapped
+
+PARAGRAPH, HEADING, ITEM, SCENE = "paragraph", "heading", "item", "scene"
+
+
+@dataclass
+class Block:
+    """One structural unit of the input."""
+
+    kind: str
+    """``paragraph``, ``heading``, ``item`` or ``scene`` (a scene break: no text)."""
+
+    text: Mapped
+    """The block's text, markup removed, lines joined by spaces."""
+
+    marker: Mapped | None = None
+    """An ordered list item's number (``"3."``), read before the item's text."""
+
+    list_id: int | None = None
+    """Items of one list share this number."""
+
+
+@dataclass
+class Dropped:
+    """A stretch of the input left out on purpose, and why."""
+
+    start: int
+    end: int
+    reason: str
+
+
+@dataclass
+class _Raw:
+    kind: str
+    start: int
+    end: int
+    lines: int = 1
+    marker: tuple[int, int] | None = None
+    quote: bool = False
+    table: bool = False
+    list_id: int | None = None
+    candidate: bool = False  # a one-line paragraph that may be a plain-text heading
+
+
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^`]*)$")
+_QUOTE = re.compile(r"^ {0,3}>[ \t]?")
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))??(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-{2,})[ \t]*$")
+_SCENE = re.compile(
+    r"^[ \t]*(?:([*\-_=~•·—–])(?:[ \t]*\1){2,}|[*•·](?:[ \t]*[*•·]){2,}|⁂|#|§)[ \t]*$"
+)
+_REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*\S+.*$")
+_BULLET = re.compile(r"^([ \t]*)([-*+•])[ \t]+(?=\S)")
+_ORDERED = re.compile(r"^([ \t]*)(\d{1,3})([.)])[ \t]+(?=\S)")
+_TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
+_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$")
+_LINE_BREAK = r"(?:\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029])"
+_JOIN = re.compile(rf"[ \t]*{_LINE_BREAK}[ \t]*")
+_JOIN_QUOTE = re.compile(rf"[ \t]*{_LINE_BREAK}[ \t]*(?:>[ \t]?)*[ \t]*")
+_CELL = re.compile(r"^[ \t]*\|[ \t]*|[ \t]*\|[ \t]*$|[ \t]*(?<!\\)\|[ \t]*")
+
+# Inline markup.
+_IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*<?([^)\s>]*)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
+_LINK = re.compile(r"(?<!\\)\[([^\]\n]+)\]\(\s*<?([^)\s>]*)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
+_REF_LINK = re.compile(r"(?<!\\)\[([^\]\n]+)\]\[([^\]\n]*)\]")
+_AUTOLINK = re.compile(r"<((?:https?|ftp)://[^>\s]+|[^>\s@]+@[^>\s@]+\.[^>\s@]+)>")
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s+[^<>]*?)?/?>")
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+_EMPHASIS = re.compile(r"(?<![\w\\*_~])(\*{1,3}|_{1,3}|~~)(?=[^\s*_~])(.+?)(?<=[^\s\\*_~])\1(?![\w*_~])")
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+# Plain-text headings.
+_HEADING_WORDS = (
+    r"chapter|part|book|volume|vol\.|act|scene|section|canto|letter|"
+    r"prologue|epilogue|preface|foreword|introduction|afterword|interlude|appendix|"
+    r"contents|acknowledge?ments|conclusion|postscript|dedication|glossary|"
+    r"bibliography|notes|author['’]s note|coda|envoi"
+)
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
+    r"first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|final"
+)
+_ROMAN = r"(?=[MDCLXVI])M{0,4}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
+_KEYWORD_HEADING = re.compile(
+    rf"^(?:{_HEADING_WORDS})(?:\s+(?:\d+|{_ROMAN}|"
+    rf"(?:the\s+)?(?:{_NUMBER_WORDS})(?:[- ](?:{_NUMBER_WORDS}))?)(?![\w'’]))?(?P<rest>.*)$",
+    re.IGNORECASE,
+)
+_TITLE_AFTER_KEYWORD = re.compile(r"^\s*[:.—–-]\s*\S(?:.*[^.,;])?$|^\.?$")
+_NUMBER_HEADING = re.compile(rf"^(?:\d{{1,3}}|{_ROMAN})\.?$")
+_SMALL_WORDS = frozenset(
+    "a an and as at but by for from in into nor of on or over per the to up upon vs via with".split()
+)
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*\s*$")
+_TERMINAL = re.compile(r"[.!?…,;:\"'”’)\]]$")
+_MAX_HEADING_CHARS = 80
+_MAX_HEADING_WORDS = 10
+
+
+def parse(text: str) -> tuple[list[Block], list[Dropped]]:
+    """The blocks of *text*, in order, and what was left out of them on purpose."""
+    dropped: list[Dropped] = []
+    comments = [(m.start(), m.end()) for m in _COMMENT.finditer(text)]
+    dropped.extend(Dropped(a, b, "HTML comment") for a, b in comments)
+    document = Mapped.of(text).edit((a, b, "") for a, b in comments) if comments else (
+        Mapped.of(text)
+    )
+    raws = _Lines(document.text, dropped).parse()
+    ranges: list[tuple[int, int]] = []
+    for raw in raws:
+        if raw.marker:
+            ranges.append(raw.marker)
+        ranges.append((raw.start, raw.end))
+    pieces = iter(document.slices(ranges))
+    blocks = []
+    for raw in raws:
+        marker = next(pieces) if raw.marker else None
+        body = next(pieces)
+        if raw.kind == SCENE:
+            blocks.append(Block(SCENE, body))
+            continue
+        body = body.sub(_JOIN_QUOTE if raw.quote else _JOIN, " ")
+        if raw.table:
+            body = body.sub(_CELL, lambda m: "" if m.start() == 0 or m.end() == len(m.string)
+                            else ", ")  # fmt: skip
+        body = inline(body, dropped).strip()
+        kind = raw.kind
+        if raw.candidate and looks_like_heading(body.text):
+            kind = HEADING
+        if body.text or marker is not None:
+            blocks.append(Block(kind, body, marker, raw.list_id))
+    dropped.sort(key=lambda d: d.start)
+    return blocks, dropped
+
+
+def inline(text: Mapped, dropped: list[Dropped]) -> Mapped:
+    """*text* without inline Markdown: emphasis, code backticks, link and image syntax, tags."""
+    if not any(c in text.text for c in "*_~`[]<>\\"):
+        return text
+    text = _drop(text, _IMAGE, dropped, "image source")
+    text = _drop(text, _LINK, dropped, "link target")
+    text = _drop(text, _REF_LINK, dropped, "link reference")
+    text = text.sub(_AUTOLINK, r"\1")
+    text = _drop(text, _HTML_TAG, dropped, "HTML tag")
+    text = text.sub(_CODE_SPAN, lambda m: m.group(2).strip() or None)
+    for _ in range(3):
+        changed = text.sub(_EMPHASIS, r"\2")
+        if changed is text:
+            break
+        text = changed
+    return text.sub(_ESCAPE, r"\1")
+
+
+def _drop(text: Mapped, pattern: re.Pattern[str], dropped: list[Dropped], reason: str) -> Mapped:
+    """Replace each match by its first group (a tag: by a space), recording what is left out.
+
+    What is left out is the second group (a link's target) or, for a pattern
+    without groups (an HTML tag), the whole match.
+    """
+    edits = []
+    for match in pattern.finditer(text.text):
+        lost = match.span(2) if pattern.groups >= 2 else match.span()
+        if any(c.isalnum() for c in match.string[lost[0] : lost[1]]):
+            start, end = text.source_span(*lost)
+            dropped.append(Dropped(start, end, reason))
+        kept = match.group(1).strip() if pattern.groups else " "
+        edits.append((match.start(), match.end(), kept))
+    return text.edit(edits) if edits else text
+
+
+def looks_like_heading(line: str) -> bool:
+    """True for a lone short line that reads as a heading (see the module's rules)."""
+    line = line.strip()
+    if not line or len(line) > _MAX_HEADING_CHARS or line[0] in "\"'“‘«(":
+        return False
+    words = line.split()
+    if len(words) > _MAX_HEADING_WORDS:
+        return False
+    if _NUMBER_HEADING.match(line):
+        return True
+    keyword = _KEYWORD_HEADING.match(line)
+    if keyword and _TITLE_AFTER_KEYWORD.match(keyword.group("rest")):
+        return True
+    if _TERMINAL.search(line):
+        return False
+    letters = [c for c in line if c.isalpha()]
+    if len(letters) >= 2 and all(c.isupper() for c in letters) and any(
+        len(w) > 1 for w in words
+    ):
+        return True
+    if not 2 <= len(words) <= 8 or not words[0][:1].isupper():
+        return False
+    return all(w[:1].isupper() or w[:1].isdigit() or w.lower() in _SMALL_WORDS for w in words)
+
+
+class _Lines:
+    """The line-by-line block parser."""
+
+    def __init__(self, text: str, dropped: list[Dropped]) -> None:
+        self.text = text
+        self.dropped = dropped
+        self.raws: list[_Raw] = []
+        self.current: _Raw | None = None
+        self.blank_before = True
+        self.lists = 0
+
+    def parse(self) -> list[_Raw]:
+        lines: list[tuple[int, int]] = []  # (content start, content end)
+        offset = 0
+        for line in self.text.splitlines(keepends=True):
+            content = line.rstrip("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+            lines.append((offset, offset + len(content)))
+            offset += len(line)
+        index = 0
+        while index < len(lines):
+            index = self._line(lines, index)
+        self._flush()
+        return self.raws
+
+    def _line(self, lines: list[tuple[int, int]], index: int) -> int:
+        start, end = lines[index]
+        line = self.text[start:end]
+        fence = _FENCE.match(line)
+        if fence:
+            closing = self._closing_fence(lines, index, fence.group(1))
+            if closing is not None:
+                self._flush()
+                self.dropped.append(Dropped(start, lines[closing][1], "code block"))
+                self.blank_before = True
+                return closing + 1
+        quote = False
+        while True:
+            marker = _QUOTE.match(line)
+            if not marker:
+                break
+            quote = True
+            start += marker.end()
+            line = line[marker.end():]
+        if not line.strip():
+            self._flush()
+            self.blank_before = True
+            return index + 1
+        if self.current is not None and self.current.quote != quote:
+            self._flush()
+        self._classify(start, end, line, quote)
+        self.blank_before = False
+        return index + 1
+
+    def _classify(self, start: int, end: int, line: str, quote: bool) -> None:
+        current = self.current
+        heading = _ATX.match(line)
+        if heading:
+            self._flush()
+            title = heading.group(2)
+            if title is None or not title.strip():
+                if len(heading.group(1)) == 1:
+                    self._scene(start, end)
+                return
+            self._add(_Raw("heading", start + heading.start(2), start + heading.end(2), quote=quote))
+            self._flush()
+            return
+        setext = _SETEXT.match(line)
+        if (setext and current is not None and current.kind == PARAGRAPH and current.lines == 1
+                and not self.blank_before
+                and (setext.group(1)[0] == "=" or not _ENDS_SENTENCE.search(
+                    self.text[current.start:current.end]))):  # fmt: skip
+            current.kind = HEADING
+            current.candidate = False
+            self._flush()
+            return
+        if _SCENE.match(line) or setext:
+            self._flush()
+            self._scene(start, end)
+            return
+        if _REFERENCE.match(line):
+            self._flush()
+            self.dropped.append(Dropped(start, end, "link reference"))
+            return
+        if _TABLE_ROW.match(line):
+            self._flush()
+            if not _TABLE_RULE.match(line):
+                self._add(_Raw(ITEM, start, end, quote=quote, table=True, list_id=self._list()))
+                self._flush()
+            return
+        item = _BULLET.match(line) or _ORDERED.match(line)
+        if item and self._can_start_item(item):
+            self._flush()
+            marker = None
+            if item.re is _ORDERED:
+                marker = (start + item.start(2), start + item.end(3))
+            self._add(_Raw(ITEM, start + item.end(), end, marker=marker, quote=quote,
+                           list_id=self._list()))  # fmt: skip
+            return
+        if current is not None:
+            current.end = end
+            current.lines += 1
+            return
+        last = self.raws[-1] if self.raws else None
+        if (self.blank_before and last is not None and last.kind == ITEM and not last.table
+                and line[:1] in " \t"):  # fmt: skip
+            self._add(_Raw(ITEM, start + len(line) - len(line.lstrip()), end, quote=quote,
+                           list_id=last.list_id))  # fmt: skip
+            return
+        self._add(_Raw(PARAGRAPH, start + len(line) - len(line.lstrip()), end, quote=quote))
+
+    def _can_start_item(self, item: re.Match[str]) -> bool:
+        current = self.current
+        if current is None or current.kind == ITEM:
+            return True
+        # An ordered list interrupts a paragraph only when it starts at 1 (as in CommonMark).
+        return item.re is _BULLET or item.group(2) == "1"
+
+    def _list(self) -> int:
+        last = self.raws[-1] if self.raws else None
+        current = self.current
+        if current is not None and current.kind == ITEM and current.list_id is not None:
+            return current.list_id
+        if current is None and last is not None and last.kind == ITEM and last.list_id is not None:
+            return last.list_id
+        self.lists += 1
+        return self.lists
+
+    def _closing_fence(self, lines: list[tuple[int, int]], index: int, fence: str) -> int | None:
+        closing = re.compile(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+        for later in range(index + 1, len(lines)):
+            start, end = lines[later]
+            if closing.match(self.text, start, end):
+                return later
+        return None
+
+    def _scene(self, start: int, end: int) -> None:
+        self.raws.append(_Raw(SCENE, start, end))
+
+    def _add(self, raw: _Raw) -> None:
+        self._flush()
+        self.current = raw
+
+    def _flush(self) -> None:
+        raw = self.current
+        if raw is None:
+            return
+        self.current = None
+        if raw.kind == PARAGRAPH and raw.lines == 1 and not raw.quote:
+            raw.candidate = True
+        self.raws.append(raw)

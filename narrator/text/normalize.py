@@ -1,0 +1,932 @@
+"""Normalization: written text -> text every engine can speak, the same way.
+
+The steps, in order, each on one sentence (or heading, or list item):
+
+1. Unicode clean-up: control and format characters (zero-width spaces,
+   bidirectional marks, soft hyphens, variation selectors) go; compatibility
+   characters (ligatures, full-width letters and digits, non-breaking spaces)
+   become their plain forms.
+2. The pronunciation lexicon, if any (see :mod:`narrator.text.lexicon`).
+3. URLs and e-mail addresses: ``https://www.example.com/news`` -> "example dot
+   com slash news" (scheme, ``www.``, query and fragment are not read).
+4. Abbreviations (English): titles before a name (Dr., Mr., Mrs., Prof., St. ->
+   Saint), street words after one (St. -> Street, Dr. -> Drive, Ave.), Latin
+   (e.g., i.e., etc., vs., cf.), "No. 5", "pp. 10-12", "a.m."; months before a day.
+5. Numbers (English): phone numbers; dates (2024-05-01, Jan. 3rd, 3 January
+   2024, 5/1/2024); times (9:45 a.m., 14:30); currency ($4.50, €12, £3m,
+   $1.2 billion); percentages; quantities with units (5 km, 20°C, 5-10 kg);
+   decades (1990s, '90s); ordinals (22nd); multiplication (4x4, 10x);
+   versions (3.11.7, v2); fractions (1/2, 1 ½); ranges (1990–1995, pages 10-12);
+   numbers inside words (B2B, mp3, COVID-19); signs (-5, +3); decimals;
+   thousands (3,497); years and plain numbers (see :func:`_is_year`).
+   Other languages get cardinals, decimals and years from num2words, with the
+   language's separators, where num2words knows the language; otherwise digits
+   are left for the engine.
+6. Roman numerals after chapter-like words (Chapter IV, World War II), after
+   monarchs' names (Henry VIII -> Henry the Eighth) and alone in headings.
+7. Symbols: & + @ # = % ° § × ÷ ± ~ / _ and the like become words or go;
+   emoji and other symbols that cannot be spoken are dropped and reported.
+8. White space is collapsed.  Sentence punctuation stays, for prosody; an
+   abbreviation's period that ends the sentence stays too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from .lexicon import Lexicon
+from .mapped import Mapped
+from .markup import Dropped
+from .numbers import Numbers
+
+Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], "str | None"]]
+
+# --- step 1: Unicode clean-up ---------------------------------------------------
+
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]+|[\t\n]+"
+)
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b\u200e\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]+"
+    "|(?<!\\w)[\u200c\u200d]+|[\u200c\u200d]+(?!\\w)"
+)
+_NON_ASCII_RUN = re.compile(r"[A-Za-z]?[^\x00-\x7f]+")
+_KEEP_AS_IS = frozenset("²³¹½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞⅐⅑⅒℃℉™℠…")
+"""Characters that compatibility normalization would change, but later rules read better."""
+
+
+def _compatibility(match: re.Match[str]) -> str | None:
+    text = match.group(0)
+    if unicodedata.is_normalized("NFKC", text):
+        return None
+    out = []
+    for char in unicodedata.normalize("NFC", text):
+        if char in _KEEP_AS_IS or unicodedata.category(char)[0] in "SPC":
+            out.append(char)
+        else:
+            out.append(unicodedata.normalize("NFKC", char))
+    result = "".join(out)
+    return result if result != text else None
+
+
+# --- step 7 (all languages): what cannot be spoken ------------------------------
+
+_SILENT = frozenset("^`|\\*{}<>~•·¦¨¯´¸™®℠†‡′″‴※¤◦‣⁃")
+"""Symbols dropped without a report: decoration, not content."""
+
+_PUNCTUATION_RUN = re.compile(r"[^\w\s]+")
+_SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r" (?=[,.;:!?…](?:\s|$))")
+
+
+def _drop_symbols(text: Mapped, dropped: list[Dropped] | None) -> Mapped:
+    """*text* without symbols that cannot be spoken; emoji and the like are reported."""
+    edits = []
+    reported = []
+    for match in _PUNCTUATION_RUN.finditer(text.text):
+        run = match.group(0)
+        if run.isascii() and not any(c in _SILENT for c in run):
+            continue
+        kept = []
+        report = False
+        for char in run:
+            if char in _SILENT:
+                continue
+            category = unicodedata.category(char)
+            if category[0] in "PM" or category == "Zs":
+                kept.append(char)
+            else:
+                report = True
+        new = "".join(kept)
+        if new != run:
+            edits.append((match.start(), match.end(), new or " "))
+            if report:
+                reported.append(match.span())
+    if dropped is not None and reported:
+        for start, end in text.source_spans(reported):
+            dropped.append(Dropped(start, end, "unspeakable symbol"))
+    return text.edit(edits) if edits else text
+
+
+@dataclass
+class Normalizer:
+    """Turns sentences into speakable text for one language."""
+
+    language: str = "en"
+    lexicon: Lexicon | None = None
+    numbers: Numbers = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.numbers = Numbers(self.language)
+        self.english = self.numbers.english
+        self._rules: list[Rule] = (
+            _english_rules(self.numbers) if self.english else _generic_rules(self.numbers)
+        )
+
+    def __call__(self, text: Mapped, *, heading: bool = False,
+                 dropped: list[Dropped] | None = None) -> Mapped:  # fmt: skip
+        """*text* made speakable; what cannot be spoken is added to *dropped*."""
+        text = text.sub(_CONTROL, " ").sub(_INVISIBLE, "")
+        if not text.text.isascii():
+            text = text.sub(_NON_ASCII_RUN, _compatibility)
+        if self.lexicon:
+            text = self.lexicon.apply(text)
+        if heading and self.english:
+            text = _heading_case(text)
+        for pattern, handler in self._rules:
+            text = text.sub(pattern, handler)
+        if heading and self.english:
+            text = text.sub(_HEADING_ROMAN, lambda m: self._heading_roman(m))
+        if heading:
+            text = text.sub(_FIRST_LOWER, lambda m: m.group(0).upper())
+        text = _drop_symbols(text, dropped)
+        text = text.sub(_SPACES, lambda m: None if m.group(0) == " " else " ")
+        return text.sub(_SPACE_BEFORE_PUNCTUATION, "").strip()
+
+    def _heading_roman(self, match: re.Match[str]) -> str | None:
+        value = roman_value(match.group(1))
+        if value is None:
+            return None
+        return self.numbers.cardinal(value).capitalize() + match.group(2)
+
+    def cardinal_marker(self, number: str) -> str:
+        """An ordered list's "3." as it is read: "Three."."""
+        if not self.numbers.available:
+            return number
+        return self.numbers.integer(number).capitalize() + "."
+
+
+# --- shared helpers ------------------------------------------------------------
+
+_AT_END = re.compile(r"[\"'”’»)\]]*\s*$")
+
+
+def _final_period(match: re.Match[str]) -> str:
+    """"." when the match ends with a period that also ends the sentence."""
+    if match.group(0).endswith(".") and _AT_END.match(match.string, match.end()):
+        return "."
+    return ""
+
+
+_ROMAN = r"(?=[MDCLXVI])M{0,4}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
+_ROMAN_VALUES = {"M": 1000, "D": 500, "C": 100, "L": 50, "X": 10, "V": 5, "I": 1}
+_ROMAN_FULL = re.compile(rf"^{_ROMAN}$")
+_LETTER_LIKE = frozenset({"C", "D", "L", "M"})
+"""Single letters that are more often letters than numerals (Class C, Type D)."""
+_HEADING_ROMAN = re.compile(rf"^({_ROMAN})((?:[.:]\s.*|\.?)$)")
+
+
+def roman_value(text: str) -> int | None:
+    """"XIV" -> 14, or None when *text* is not a valid Roman numeral."""
+    if not text or not _ROMAN_FULL.match(text):
+        return None
+    total = 0
+    for index, char in enumerate(text):
+        value = _ROMAN_VALUES[char]
+        following = _ROMAN_VALUES[text[index + 1]] if index + 1 < len(text) else 0
+        total += -value if value < following else value
+    return total
+
+
+_FIRST_LOWER = re.compile(r"^\W*[^\W\d_]")
+_CAPS_WORD = re.compile(r"\b[A-Z][A-Z'’]+\b")
+
+
+def _heading_case(text: Mapped) -> Mapped:
+    """An ALL CAPS heading in Title Case, so engines do not spell it out ("THE STORM")."""
+    letters = [c for c in text.text if c.isalpha()]
+    if len(letters) < 4 or not all(c.isupper() for c in letters):
+        return text
+    return text.sub(_CAPS_WORD, lambda m: None if roman_value(m.group(0)) else
+                    m.group(0).capitalize())  # fmt: skip
+
+
+# --- step 3: URLs and e-mail addresses -----------------------------------------
+
+_TLDS = (
+    "com|org|net|edu|gov|mil|int|io|co|uk|us|ca|au|nz|ie|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|"
+    "pl|pt|br|jp|cn|ru|in|eu|info|biz|dev|app|ai|me|tv|ly|gg|xyz|online|site|tech|blog|news"
+)
+_URL_END = r"[^\s<>\"'.,;:!?)\]}’”]"
+_URL = re.compile(
+    rf"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"']*{_URL_END}"
+    rf"|(?<![\w@.-])(?:[A-Za-z0-9-]+\.)+(?:{_TLDS})\b(?![.@-]\w)(?:/[^\s<>\"']*{_URL_END}|/)?"
+)
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL_SEPARATORS = {".": " dot ", "/": " slash ", "-": " dash ", "_": " underscore ",
+                   "~": " tilde ", "+": " plus ", "@": " at ", ":": " colon "}  # fmt: skip
+_URL_WORDS = {
+    "en": {}, "de": {"dot": "Punkt", "slash": "Schrägstrich", "at": "at"},
+    "fr": {"dot": "point", "slash": "barre oblique", "at": "arobase"},
+    "es": {"dot": "punto", "slash": "barra", "at": "arroba"},
+    "it": {"dot": "punto", "slash": "barra", "at": "chiocciola"},
+    "pt": {"dot": "ponto", "slash": "barra", "at": "arroba"},
+    "nl": {"dot": "punt", "slash": "slash", "at": "apenstaartje"},
+}  # fmt: skip
+
+
+def _say_address(part: str, language: str) -> str:
+    """Part of a URL or e-mail address, with its separators read out."""
+    words = _URL_WORDS.get(language, {})
+    out = []
+    for char in part:
+        name = _URL_SEPARATORS.get(char)
+        if name is None:
+            out.append(char if char.isalnum() else " ")
+        elif name.strip() in ("dot", "slash", "at") or language == "en":
+            out.append(f" {words.get(name.strip(), name.strip())} ")
+        else:
+            out.append(" ")
+    return " ".join("".join(out).split())
+
+
+def _url_reader(language: str) -> Callable[[re.Match[str]], str]:
+    def url(match: re.Match[str]) -> str:
+        text = re.sub(r"^(?:(?:https?|ftp)://)?(?:www\.)?", "", match.group(0), flags=re.I)
+        text = re.split(r"[?#]", text, maxsplit=1)[0].rstrip("/")
+        text = re.sub(r"%[0-9A-Fa-f]{2}", " ", text)
+        return _say_address(text, language) or _say_address(match.group(0), language)
+
+    return url
+
+
+def _email_reader(language: str) -> Callable[[re.Match[str]], str]:
+    at = _URL_WORDS.get(language, {}).get("at", "at")
+
+    def email(match: re.Match[str]) -> str:
+        local, _, domain = match.group(0).partition("@")
+        return f"{_say_address(local, language)} {at} {_say_address(domain, language)}"
+
+    return email
+
+
+# --- English ---------------------------------------------------------------------
+
+_NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+_INT = r"\d{1,3}(?:,\d{3})+|\d+"
+
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"]  # fmt: skip
+_MONTH_ALIASES = {m.lower(): i for i, m in enumerate(_MONTHS, 1)}
+_MONTH_ALIASES.update({m[:3].lower(): i for i, m in enumerate(_MONTHS, 1)})
+_MONTH_ALIASES["sept"] = 9
+_MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|" \
+         r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)"  # fmt: skip
+
+_TITLES = {
+    "Dr": "Doctor", "Mr": "Mister", "Mrs": "Missus", "Ms": "Miz", "Mx": "Mix",
+    "Prof": "Professor", "Rev": "Reverend", "Gen": "General", "Col": "Colonel",
+    "Capt": "Captain", "Lt": "Lieutenant", "Sgt": "Sergeant", "Maj": "Major", "Adm": "Admiral",
+    "Cpl": "Corporal", "Pvt": "Private", "Gov": "Governor", "Sen": "Senator",
+    "Rep": "Representative", "Pres": "President", "Hon": "Honorable", "Fr": "Father",
+    "Insp": "Inspector", "Det": "Detective", "Supt": "Superintendent", "Cmdr": "Commander",
+    "Messrs": "Messieurs", "Mt": "Mount", "Ft": "Fort", "St": "Saint",
+}  # fmt: skip
+"""Abbreviations read as titles when a capitalised name follows."""
+
+_ALWAYS_TITLES = frozenset({"Mr", "Mrs", "Ms", "Mx", "Messrs"})
+
+_STREETS = {"St": "Street", "Dr": "Drive", "Ave": "Avenue", "Rd": "Road", "Blvd": "Boulevard",
+            "Ln": "Lane", "Hwy": "Highway", "Sq": "Square", "Ct": "Court", "Pl": "Place",
+            "Pkwy": "Parkway", "Ter": "Terrace"}  # fmt: skip
+"""Abbreviations read as street words after a capitalised word (Main St., Elm Dr.)."""
+
+_LATIN = {
+    "e.g.": "for example", "eg.": "for example", "i.e.": "that is", "ie.": "that is",
+    "etc.": "et cetera", "vs.": "versus", "vs": "versus", "cf.": "compare", "viz.": "namely",
+    "a.k.a.": "also known as", "aka": "also known as", "approx.": "approximately",
+    "incl.": "including", "esp.": "especially", "dept.": "department", "govt.": "government",
+    "misc.": "miscellaneous", "Inc.": "Incorporated", "Ltd.": "Limited",
+    "Corp.": "Corporation", "Bros.": "Brothers", "Jr.": "Junior", "Sr.": "Senior",
+    "Esq.": "Esquire", "Ph.D.": "P H D", "PhD": "P H D", "a.m.": "AM", "p.m.": "PM",
+    "A.M.": "AM", "P.M.": "PM", "w/o": "without", "et al.": "and others",
+}  # fmt: skip
+"""Abbreviations read the same wherever they are."""
+
+_BEFORE_NUMBERS = {
+    "no": "number", "nos": "numbers", "p": "page", "pp": "pages", "vol": "volume",
+    "vols": "volumes", "ch": "chapter", "chap": "chapter", "fig": "figure", "figs": "figures",
+    "para": "paragraph", "c": "circa", "ca": "circa", "est": "established", "sec": "section",
+    "art": "article", "op": "opus", "ep": "episode",
+}  # fmt: skip
+"""Abbreviations read so only before a number ("No. 5", "pp. 10-12", "c. 1850")."""
+
+_UNITS: dict[str, tuple[str, str]] = {
+    "km": ("kilometer", "kilometers"), "m": ("meter", "meters"), "cm": ("centimeter", "centimeters"),
+    "mm": ("millimeter", "millimeters"), "µm": ("micrometer", "micrometers"),
+    "μm": ("micrometer", "micrometers"), "nm": ("nanometer", "nanometers"),
+    "mi": ("mile", "miles"), "ft": ("foot", "feet"), "yd": ("yard", "yards"),
+    "kg": ("kilogram", "kilograms"), "g": ("gram", "grams"), "mg": ("milligram", "milligrams"),
+    "µg": ("microgram", "micrograms"), "μg": ("microgram", "micrograms"),
+    "lb": ("pound", "pounds"), "lbs": ("pounds", "pounds"), "oz": ("ounce", "ounces"),
+    "L": ("liter", "liters"), "ml": ("milliliter", "milliliters"), "mL": ("milliliter", "milliliters"),
+    "cl": ("centiliter", "centiliters"), "dl": ("deciliter", "deciliters"),
+    "gal": ("gallon", "gallons"), "mph": ("mile per hour", "miles per hour"),
+    "km/h": ("kilometer per hour", "kilometers per hour"), "kph": ("kilometer per hour",
+    "kilometers per hour"), "kmh": ("kilometer per hour", "kilometers per hour"),
+    "m/s": ("meter per second", "meters per second"),
+    "°C": ("degree Celsius", "degrees Celsius"), "°F": ("degree Fahrenheit", "degrees Fahrenheit"),
+    "℃": ("degree Celsius", "degrees Celsius"), "℉": ("degree Fahrenheit", "degrees Fahrenheit"),
+    "ºC": ("degree Celsius", "degrees Celsius"), "ºF": ("degree Fahrenheit", "degrees Fahrenheit"),
+    "° C": ("degree Celsius", "degrees Celsius"), "° F": ("degree Fahrenheit", "degrees Fahrenheit"),
+    "°": ("degree", "degrees"), "º": ("degree", "degrees"),
+    "Hz": ("hertz", "hertz"), "kHz": ("kilohertz", "kilohertz"), "MHz": ("megahertz", "megahertz"),
+    "GHz": ("gigahertz", "gigahertz"), "kB": ("kilobyte", "kilobytes"), "KB": ("kilobyte", "kilobytes"),
+    "MB": ("megabyte", "megabytes"), "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"),
+    "kbps": ("kilobit per second", "kilobits per second"),
+    "Mbps": ("megabit per second", "megabits per second"),
+    "Gbps": ("gigabit per second", "gigabits per second"),
+    "W": ("watt", "watts"), "kW": ("kilowatt", "kilowatts"), "MW": ("megawatt", "megawatts"),
+    "GW": ("gigawatt", "gigawatts"), "kWh": ("kilowatt hour", "kilowatt hours"),
+    "V": ("volt", "volts"), "mA": ("milliamp", "milliamps"), "mAh": ("milliamp hour",
+    "milliamp hours"), "ms": ("millisecond", "milliseconds"), "sec": ("second", "seconds"),
+    "secs": ("seconds", "seconds"), "min": ("minute", "minutes"), "mins": ("minutes", "minutes"),
+    "h": ("hour", "hours"), "hr": ("hour", "hours"), "hrs": ("hours", "hours"),
+    "yr": ("year", "years"), "yrs": ("years", "years"), "ha": ("hectare", "hectares"),
+    "kcal": ("kilocalorie", "kilocalories"), "cal": ("calorie", "calories"),
+    "psi": ("P S I", "P S I"), "dB": ("decibel", "decibels"), "rpm": ("R P M", "R P M"),
+    "bpm": ("beat per minute", "beats per minute"), "fps": ("frame per second",
+    "frames per second"), "px": ("pixel", "pixels"), "x": ("times", "times"),
+    "%": ("percent", "percent"), "‰": ("per mille", "per mille"),
+    "m²": ("square meter", "square meters"), "m2": ("square meter", "square meters"),
+    "km²": ("square kilometer", "square kilometers"), "km2": ("square kilometer",
+    "square kilometers"), "cm²": ("square centimeter", "square centimeters"),
+    "ft²": ("square foot", "square feet"), "sq ft": ("square foot", "square feet"),
+    "sq. ft.": ("square foot", "square feet"), "m³": ("cubic meter", "cubic meters"),
+    "cm³": ("cubic centimeter", "cubic centimeters"), "cc": ("cubic centimeter",
+    "cubic centimeters"), "percent": ("percent", "percent"), "per cent": ("percent", "percent"),
+}  # fmt: skip
+"""Unit symbols read after a number: (singular, plural)."""
+
+_UNIT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
+
+_CURRENCIES: dict[str, tuple[str, str, str, str]] = {
+    "$": ("dollar", "dollars", "cent", "cents"), "US$": ("dollar", "dollars", "cent", "cents"),
+    "C$": ("Canadian dollar", "Canadian dollars", "cent", "cents"),
+    "A$": ("Australian dollar", "Australian dollars", "cent", "cents"),
+    "€": ("euro", "euros", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
+    "¥": ("yen", "yen", "", ""), "₹": ("rupee", "rupees", "paisa", "paise"),
+    "₩": ("won", "won", "", ""), "₽": ("ruble", "rubles", "kopek", "kopeks"),
+    "₿": ("bitcoin", "bitcoins", "", ""), "CHF": ("Swiss franc", "Swiss francs", "centime",
+    "centimes"),
+}  # fmt: skip
+_CURRENCY = "|".join(re.escape(c) for c in sorted(_CURRENCIES, key=len, reverse=True))
+_SCALES = {"thousand": "thousand", "million": "million", "billion": "billion",
+           "trillion": "trillion", "k": "thousand", "K": "thousand", "m": "million",
+           "M": "million", "mn": "million", "bn": "billion", "b": "billion", "B": "billion",
+           "tn": "trillion"}  # fmt: skip
+_SCALE = "|".join(sorted(_SCALES, key=len, reverse=True))
+
+_FRACTION_CHARS = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4),
+                   "⅕": (1, 5), "⅖": (2, 5), "⅗": (3, 5), "⅘": (4, 5), "⅙": (1, 6),
+                   "⅚": (5, 6), "⅛": (1, 8), "⅜": (3, 8), "⅝": (5, 8), "⅞": (7, 8),
+                   "⅐": (1, 7), "⅑": (1, 9), "⅒": (1, 10)}  # fmt: skip
+_FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 20, 32, 64, 100})
+
+_KEYWORDS_BEFORE_ROMAN = (
+    r"[Cc]hapter|CHAPTER|[Pp]art|PART|[Bb]ook|BOOK|[Vv]olume|VOLUME|[Vv]ol\.|[Aa]ct|ACT|[Ss]cene|"
+    r"SCENE|[Ss]ection|[Aa]rticle|[Aa]ppendix|[Cc]anto|Psalm|Phase|Stage|Level|Episode|Season|"
+    r"Series|Type|Class|Title|Schedule|Annex|Tome|War|Bowl|Round|Division|Grade|Mark|Mk\.?"
+)
+_MONARCHS = (
+    r"Henry|Edward|George|William|Richard|James|Charles|John|Elizabeth|Mary|Anne|Victoria|"
+    r"Louis|Philip|Philippe|Frederick|Friedrich|Ferdinand|Francis|Franz|Leopold|Otto|Rudolf|"
+    r"Gustav|Gustavus|Carl|Karl|Christian|Henri|Pedro|Alfonso|Juan|Felipe|Sancho|Innocent|"
+    r"Clement|Boniface|Urban|Paul|Pius|Sixtus|Leo|Gregory|Benedict|Alexander|Nicholas|Ivan|"
+    r"Peter|Catherine|Ramesses|Ramses|Amenhotep|Thutmose|Ptolemy|Antiochus|Napoleon|Constantine|"
+    r"Harald|Olaf|Magnus|Haakon|Eric|Erik|Sigismund|Casimir|Stephen|David|Robert|Malcolm|"
+    r"Alexios|Manuel|Michael|Basil|Justinian|Theodosius|Wilhelm|Vittorio|Umberto|Juliana|Beatrix|"
+    r"Willem|Baudouin|Albert|Rama|Selim|Suleiman|Mehmed|Murad|Ahmed|Abdul|Bayezid|Osman|Cosimo|"
+    r"Lorenzo|Sebastian|Manuel|Joseph|Josef|Maximilian|Matthias|Ludwig|Conrad|Konrad|Lothair|"
+    r"Pepin|Childeric|Clovis|Dagobert|Hugh|Hugo|Robert|Raymond|Baldwin|Guy|Jaime|Ramiro"
+)
+
+_PLURAL_IRREGULAR = frozenset(
+    "people men women children feet teeth mice geese sheep fish deer persons cattle".split()
+)
+_NOT_PLURAL = frozenset(
+    "is was has his its this us thus as yes bus gas plus less always perhaps besides across "
+    "towards afterwards whereas news series species chaos ethos bias lens was does goes".split()
+)
+_YEAR_BEFORE = frozenset(
+    "in since until till by from during before after around circa ca c year years summer "
+    "winter spring autumn fall early late mid of between to through and or than about "
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
+_COUNT_BEFORE = frozenset(
+    "number numbers page pages room rooms code pin flight bus route line apartment suite "
+    "unit platform channel exit highway no # p pp over under nearly almost exactly only "
+    "some just the".split()
+)
+_YEAR_AFTER = re.compile(r"\s*(?:AD|A\.D\.|BC|B\.C\.|BCE|B\.C\.E\.|CE|C\.E\.)(?!\w)")
+_NEXT_WORD = re.compile(r"\s+([^\W\d_][\w'’-]*)")
+_PREVIOUS_WORD = re.compile(r"(\w[\w.]*|#)\s*$")
+
+
+def _is_year(match: re.Match[str], digits: str) -> bool:
+    """Whether a bare four-digit number is read as a year.
+
+    Only 1100-2099 can be a year.  Then, in order: "AD"/"BC" after it, or a
+    word such as "in", "since", "by", "during", a month or a season before it,
+    makes it a year; "number", "page", "room", "over", "the" and the like
+    before it make it a count; so does a plural noun after it ("1984 people",
+    "1500 meters"), or "of" ("1500 of them").  Anything else is a year
+    ("1984 was", "born 1984.", "1984" alone).
+    """
+    value = int(digits)
+    if not 1100 <= value <= 2099:
+        return False
+    text = match.string
+    if _YEAR_AFTER.match(text, match.end()):
+        return True
+    previous = _PREVIOUS_WORD.search(text, 0, match.start())
+    before = previous.group(1).lower().rstrip(".") if previous else ""
+    if before in _YEAR_BEFORE:
+        return True
+    if before in _COUNT_BEFORE:
+        return False
+    following = _NEXT_WORD.match(text, match.end())
+    if following:
+        word = following.group(1)
+        lower = word.lower()
+        if word[0].islower() and (
+            lower in _PLURAL_IRREGULAR or lower == "of" or lower in ("more", "additional",
+            "other", "new", "extra")
+            or (lower.endswith("s") and len(lower) > 3 and lower not in _NOT_PLURAL
+                and not lower.endswith("ss"))
+        ):  # fmt: skip
+            return False
+    return True
+
+
+def _english_rules(numbers: Numbers) -> list[Rule]:
+    """The English rules, in the order they apply."""
+    n = numbers
+    british = numbers.british
+
+    def metric(words: str) -> str:
+        if british:
+            return words.replace("meter", "metre").replace("liter", "litre")
+        return words
+
+    def number(text: str) -> str:
+        """A written number ("3,497", "3.5", ".5", "007") in words."""
+        whole, _, fraction = text.partition(".")
+        if fraction:
+            return n.decimal(whole.replace(",", ""), fraction)
+        return n.integer(whole)
+
+    def is_one(text: str) -> bool:
+        return text.replace(",", "") in ("1", "01")
+
+    def year_words(digits: str) -> str:
+        return n.year(int(digits))
+
+    rules: list[Rule] = []
+
+    def rule(pattern: str, flags: int = 0) -> Callable[[Callable[[re.Match[str]], str | None]], None]:
+        def add(handler: Callable[[re.Match[str]], str | None]) -> None:
+            rules.append((re.compile(pattern, flags), handler))
+
+        return add
+
+    # URLs and e-mail addresses.
+    rules.append((_EMAIL, _email_reader("en")))
+    rules.append((_URL, _url_reader("en")))
+
+    # Abbreviations.
+    @rule(r"(?<!\w)#(?=\s?\d)|(?<!\w)~(?=\s?\d)")
+    def _number_sign(m: re.Match[str]) -> str:
+        return "about " if m.group(0) == "~" else "number "
+
+    @rule(r"(?<![\w.])(" + "|".join(_BEFORE_NUMBERS) + r")\.(?=\s?\d)", re.IGNORECASE)
+    def _before_number(m: re.Match[str]) -> str:
+        word = _BEFORE_NUMBERS[m.group(1).lower()]
+        return word.capitalize() if _starts_sentence(m) else word
+
+    @rule(r"(?<![\w.])(" + "|".join(_TITLES) + r")\.(?=\s+[A-Z])"
+          r"|(?<![\w.])(" + "|".join(_ALWAYS_TITLES) + r")\."
+          r"|(?<![\w.])(Mr|Mrs|Ms|Dr|St)(?=\s+[A-Z])")  # fmt: skip
+    def _title(m: re.Match[str]) -> str:
+        return _TITLES[m.group(1) or m.group(2) or m.group(3)]
+
+    @rule(r"(?<=[A-Za-z0-9] )(" + "|".join(_STREETS) + r")\.")
+    def _street(m: re.Match[str]) -> str | None:
+        previous = _PREVIOUS_WORD.search(m.string, 0, m.start())
+        if previous is None or not (previous.group(1)[:1].isupper()
+                                    or previous.group(1)[:1].isdigit()):  # fmt: skip
+            return None
+        return _STREETS[m.group(1)] + _final_period(m)
+
+    latin = "|".join(re.escape(k) for k in sorted(_LATIN, key=len, reverse=True))
+
+    @rule(rf"(?<![\w.])(?:{latin})(?![\w])")
+    def _latin(m: re.Match[str]) -> str:
+        return _LATIN[m.group(0)] + _final_period(m)
+
+    @rule(r"(?<=\w) v\. (?=[A-Z])")
+    def _versus(m: re.Match[str]) -> str | None:
+        previous = _PREVIOUS_WORD.search(m.string, 0, m.start() + 1)
+        return " versus " if previous and previous.group(1)[:1].isupper() else None
+
+    @rule(r"(?<![\w.])(Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.")
+    def _month_abbreviation(m: re.Match[str]) -> str:
+        return _MONTHS[_MONTH_ALIASES[m.group(1).lower()] - 1] + _final_period(m)
+
+    # Phone numbers.
+    @rule(r"(?<![\w+.])(?:(\+\d{1,3})[\s.-]?|1[\s.-])?(?:\((\d{3})\)\s?|(\d{3})[\s.-])"
+          r"(\d{3})[\s.-](\d{4})(?![\w-]|\.\d)"
+          r"|(?<![\w+.,-])(\d{3})-(\d{4})(?![\w-]|\.\d)"
+          r"|(?<![\w+])(\+\d{1,3})((?:[\s.-]\d{1,4}){2,5})(?![\w-]|\.\d)")  # fmt: skip
+    def _phone(m: re.Match[str]) -> str:
+        groups = [g for g in re.findall(r"\+?\d+", m.group(0))]
+        spoken = []
+        for group in groups:
+            if group.startswith("+"):
+                spoken.append("plus " + n.digits(group[1:], zero="oh"))
+            else:
+                spoken.append(n.digits(group, zero="oh"))
+        return ", ".join(spoken)
+
+    # Dates.
+    def date(year: str | None, month: int, day: int, day_first: bool) -> str:
+        name = _MONTHS[month - 1]
+        if day_first or british:
+            said = f"the {n.ordinal(day)} of {name}"
+            return f"{said} {year_words(year)}" if year else said
+        said = f"{name} {n.ordinal(day)}"
+        return f"{said}, {year_words(year)}" if year else said
+
+    @rule(r"(?<![\w.-])(\d{4})-(\d{2})-(\d{2})(?![\w-]|\.\d)")
+    def _iso_date(m: re.Match[str]) -> str | None:
+        year, month, day = m.group(1), int(m.group(2)), int(m.group(3))
+        if not (1 <= month <= 12 and 1 <= day <= 31):
+            return None
+        return date(year, month, day, day_first=False)
+
+    @rule(r"(?<![\w/.])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\w/]|\.\d)")
+    def _slash_date(m: re.Match[str]) -> str | None:
+        first, second, year = int(m.group(1)), int(m.group(2)), m.group(3)
+        if len(year) == 2:
+            year = ("20" if int(year) < 50 else "19") + year
+        day_first = british or first > 12
+        month, day = (second, first) if day_first else (first, second)
+        if not (1 <= month <= 12 and 1 <= day <= 31):
+            return None
+        return date(year, month, day, day_first=day_first)
+
+    @rule(rf"(?<![\w.])({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?![\w:]|[.,]\d)"
+          r"(?:,?\s+(\d{4})(?![\w]|[.,]\d))?")  # fmt: skip
+    def _month_day(m: re.Match[str]) -> str | None:
+        day = int(m.group(2))
+        if not 1 <= day <= 31:
+            return None
+        month = _MONTH_ALIASES[m.group(1).lower()]
+        said = date(m.group(3), month, day, day_first=False)
+        return said[4:] if british and _after_the(m) else said
+
+    @rule(rf"(?<![\w.,])(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH})\.?(?![\w])"
+          r"(?:,?\s+(\d{4})(?![\w]|[.,]\d))?")  # fmt: skip
+    def _day_month(m: re.Match[str]) -> str | None:
+        day = int(m.group(1))
+        if not 1 <= day <= 31:
+            return None
+        said = date(m.group(3), _MONTH_ALIASES[m.group(2).lower()], day, day_first=True)
+        return said[4:] if _after_the(m) else said
+
+    # Times.
+    def clock(hour: int, minute: int, second: int | None, half: str | None) -> str:
+        said = n.cardinal(hour)
+        if minute == 0 and half is None and second is None:
+            said += " hundred" if hour > 12 or hour == 0 else " o'clock"
+        elif minute:
+            said += " oh " + n.cardinal(minute) if minute < 10 else " " + n.cardinal(minute)
+        if second:
+            said += " and " + n.cardinal(second) + (" second" if second == 1 else " seconds")
+        if half:
+            said += " AM" if half.lower() == "a" else " PM"
+        return said
+
+    @rule(r"(?<![\w.:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:]|\.\d)"
+          r"(?:\s?([AaPp])\.?\s?[Mm]\.?(?!\w))?"
+          r"|(?<![\w.:,])(\d{1,2})\s?([AaPp])\.?[Mm](?:\.|(?!\w))")  # fmt: skip
+    def _time(m: re.Match[str]) -> str | None:
+        if m.group(1) is not None:
+            hour, minute = int(m.group(1)), int(m.group(2))
+            second = int(m.group(3)) if m.group(3) else None
+            half = m.group(4)
+        else:
+            hour, minute, second, half = int(m.group(5)), 0, None, m.group(6)
+        if hour > 24 or minute > 59 or (second or 0) > 59 or (half and not 1 <= hour <= 12):
+            return None
+        return clock(hour, minute, second, half) + _final_period(m)
+
+    @rule(r"(?<![\w.:])(\d+):(\d+)(?![\w:]|\.\d)")
+    def _ratio(m: re.Match[str]) -> str:
+        return f"{n.integer(m.group(1))} to {n.integer(m.group(2))}"
+
+    # Money.
+    @rule(rf"(?<![\w])([-−])?({_CURRENCY})\s?({_NUM})(?:\s?({_SCALE})(?![\w]))?"
+          rf"|(?<![\w.,])({_NUM})\s?(€|£|¥|₹)(?![\w])")  # fmt: skip
+    def _money(m: re.Match[str]) -> str | None:
+        if m.group(2) is not None:
+            sign, symbol, amount, scale = m.group(1), m.group(2), m.group(3), m.group(4)
+        else:
+            sign, symbol, amount, scale = None, m.group(6), m.group(5), None
+        one, many, cent, cents = _CURRENCIES[symbol]
+        minus = "minus " if sign else ""
+        if scale:
+            return f"{minus}{number(amount)} {_SCALES[scale]} {many}"
+        whole, _, fraction = amount.partition(".")
+        whole_value = int(whole.replace(",", "") or 0)
+        if fraction and (len(fraction) > 2 or not cent):
+            return f"{minus}{number(amount)} {many}"
+        parts = []
+        if whole_value or not fraction or not int(fraction.ljust(2, "0")):
+            parts.append(f"{n.cardinal(whole_value)} {one if whole_value == 1 else many}")
+        if fraction and int(fraction.ljust(2, "0")):
+            value = int(fraction.ljust(2, "0"))
+            parts.append(f"{n.cardinal(value)} {cent if value == 1 else cents}")
+        return minus + " and ".join(parts)
+
+    # Quantities: a number or a range of them, then a unit.
+    @rule(rf"(?<![\w.,])([-−+])?({_NUM})(?:\s?(?:[-–—]|to)\s?({_NUM}))?(\s?|-)({_UNIT})"
+          r"(?![\w/²³])")  # fmt: skip
+    def _quantity(m: re.Match[str]) -> str | None:
+        sign, first, second, joint, unit = m.groups()
+        if unit == "x" and (second or joint):
+            return None
+        singular, plural = _UNITS[unit]
+        last = second or first
+        adjective = joint == "-"
+        words = singular if adjective or (is_one(last) and not second) else plural
+        said = number(first)
+        if sign:
+            said = ("plus " if sign == "+" else "minus ") + said
+        if second:
+            said += " to " + number(second)
+        return f"{said}{'-' if adjective else ' '}{metric(words)}"
+
+    @rule(r"(?<!\w)(\d)['′]\s?(\d{1,2})(?:\"|″|'')")
+    def _feet_inches(m: re.Match[str]) -> str:
+        return f"{n.cardinal(int(m.group(1)))} foot {n.cardinal(int(m.group(2)))}"
+
+    # Decades and ordinals.
+    @rule(r"(?<![\w'’])(?:(1[1-9]|20)(\d)0|['’](\d)0|([1-9])0)s(?!\w)")
+    def _decade(m: re.Match[str]) -> str:
+        if m.group(1):
+            said = n.year(int(m.group(1) + m.group(2) + "0"))
+        else:
+            said = n.cardinal(int((m.group(3) or m.group(4)) + "0"))
+        head, _, last = said.rpartition(" ")
+        last = last[:-1] + "ies" if last.endswith("y") else last + "s"
+        return f"{head} {last}".strip()
+
+    @rule(rf"(?<![\w.,])({_INT})(st|nd|rd|th|ST|ND|RD|TH)(?!\w)")
+    def _ordinal(m: re.Match[str]) -> str:
+        return n.ordinal(int(m.group(1).replace(",", "")))
+
+    # Multiplication, versions.
+    @rule(r"(?<![\w.,])(\d+)\s?[x×*]\s?(\d+)(?![\w]|[.,]\d)")
+    def _by(m: re.Match[str]) -> str:
+        joint = " times " if "*" in m.group(0) else " by "
+        return n.integer(m.group(1)) + joint + n.integer(m.group(2))
+
+    @rule(r"(?<![\w.])(v)?(\d+(?:\.\d+){2,})(?![\w]|\.\d)|(?<![\w.])v(?=\d)")
+    def _version(m: re.Match[str]) -> str:
+        if m.group(2) is None:
+            return "version "
+        parts = m.group(2).split(".")
+        joint = " dot " if len(parts) == 4 and all(int(p) <= 255 for p in parts) else " point "
+        said = joint.join(n.integer(p) if not (len(p) > 1 and p.startswith("0")) else n.digits(p)
+                          for p in parts)  # fmt: skip
+        return ("version " if m.group(1) else "") + said
+
+    # Fractions.
+    def fraction(top: int, bottom: int) -> str:
+        if bottom == 2:
+            name = "half" if top == 1 else "halves"
+        elif bottom == 4:
+            name = "quarter" if top == 1 else "quarters"
+        else:
+            name = n.ordinal(bottom) + ("" if top == 1 else "s")
+        return f"{n.cardinal(top)} {name}"
+
+    @rule(r"(?:(?<![\w.,])(\d+)\s?)?([½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞⅐⅑⅒])")
+    def _fraction_char(m: re.Match[str]) -> str:
+        top, bottom = _FRACTION_CHARS[m.group(2)]
+        said = fraction(top, bottom)
+        if m.group(1):
+            said = n.integer(m.group(1)) + " and " + (said.replace("one ", "a ", 1)
+                                                       if top == 1 else said)  # fmt: skip
+        return said
+
+    @rule(r"(?<![\w/.,])(?:(\d{1,3})\s+)?(\d+)\s?[/⁄]\s?(\d+)(?![\w/]|[.,]\d)")
+    def _fraction(m: re.Match[str]) -> str:
+        whole, top, bottom = m.group(1), int(m.group(2)), int(m.group(3))
+        if bottom in _FRACTION_DENOMINATORS and 0 < top < bottom * 2 and top != bottom:
+            said = fraction(top, bottom)
+            if whole:
+                said = n.integer(whole) + " and " + (said.replace("one ", "a ", 1)
+                                                     if top == 1 else said)  # fmt: skip
+            return said
+        said = f"{n.integer(m.group(2))} {n.integer(m.group(3))}"
+        return f"{n.integer(whole)} {said}" if whole else said
+
+    # Ranges.
+    @rule(r"(?<![\w.,])(\d{4}|\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s?([–—]|-(?=\d))\s?"
+          r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w]|[.,]\d)")  # fmt: skip
+    def _range(m: re.Match[str]) -> str | None:
+        first, dash, second = m.groups()
+        if dash == "-" and m.string[m.start(2) - 1 : m.start(2)].isspace():
+            return None
+        if re.fullmatch(r"\d{4}", first) and _is_year(m, first):
+            if re.fullmatch(r"\d{4}", second):
+                return f"{year_words(first)} to {year_words(second)}"
+            if re.fullmatch(r"\d{2}", second):
+                end = int(second)
+                tail = n.cardinal(end) if end >= 10 else n.year(int(first[:2] + second))
+                return f"{year_words(first)} to {tail}"
+        return f"{number(first)} to {number(second)}"
+
+    # Numbers inside words: B2B, mp3, COVID19 -> B 2 B, MP 3, COVID 19.
+    @rule(r"(?<![\w])[bcdfghjklmnpqrstvwxz]{1,3}(?=\d+(?![\w]))")
+    def _consonants(m: re.Match[str]) -> str:
+        return m.group(0).upper()
+
+    @rule(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+    def _split_word(m: re.Match[str]) -> str:
+        return " "
+
+    # Signs, decimals, and plain numbers (years among them).
+    @rule(r"(?<![\w.,)\]])([-−+])(?=\.?\d)")
+    def _sign(m: re.Match[str]) -> str:
+        return "plus " if m.group(1) == "+" else "minus "
+
+    @rule(rf"(?<![\w.,])({_INT})?\.(\d+)(?![\w]|\.\d)")
+    def _decimal(m: re.Match[str]) -> str:
+        return n.decimal((m.group(1) or "").replace(",", ""), m.group(2))
+
+    @rule(r"(?<!\d)(\d{1,3}(?:,\d{3})+|\d+)(?!\d)")
+    def _integer(m: re.Match[str]) -> str:
+        digits = m.group(1)
+        if len(digits) == 4 and _is_year(m, digits):
+            return year_words(digits)
+        return n.integer(digits)
+
+    # Roman numerals.
+    @rule(rf"\b({_KEYWORDS_BEFORE_ROMAN})\s+({_ROMAN})(?![\w'’])")
+    def _roman_after_keyword(m: re.Match[str]) -> str | None:
+        value = roman_value(m.group(2))
+        if value is None or m.group(2) in _LETTER_LIKE:
+            return None
+        return f"{m.group(1)} {n.cardinal(value)}"
+
+    @rule(rf"\b({_MONARCHS})\s+({_ROMAN})(?![\w'’])")
+    def _regnal(m: re.Match[str]) -> str | None:
+        value = roman_value(m.group(2))
+        if value is None or m.group(2) in _LETTER_LIKE:
+            return None
+        if m.group(2) == "I" and re.match(r"\s+[a-z]", m.string[m.end() :]):
+            return None  # "Henry I know": the pronoun
+        return f"{m.group(1)} the {n.ordinal(value).capitalize()}"
+
+    # Symbols.
+    symbols = {
+        "&": " and ", "@": " at ", "=": " equals ", "×": " times ", "÷": " divided by ",
+        "±": " plus or minus ", "°": " degrees ", "§": " section ", "¶": " paragraph ",
+        "©": " copyright ", "→": " to ", "⇒": " to ", "≈": " approximately ",
+        "≠": " is not equal to ", "≤": " is less than or equal to ",
+        "≥": " is greater than or equal to ", "∞": " infinity ", "√": " square root of ",
+        "%": " percent ", "‰": " per mille ", "²": " squared ", "³": " cubed ", "$": " dollar ",
+        "€": " euro ", "£": " pound ", "_": " ", "--": " — ", "№": " number ",
+    }  # fmt: skip
+
+    @rule(r"(?<=\b[CFJ])#(?!\w)")
+    def _sharp(m: re.Match[str]) -> str:
+        return " sharp"
+
+    @rule(r"\+\+|\+")
+    def _plus(m: re.Match[str]) -> str:
+        return " plus plus " if m.group(0) == "++" else " plus "
+
+    @rule(r"(?<!\w)#(?=[^\W\d_])")
+    def _hashtag(m: re.Match[str]) -> str:
+        return "hashtag "
+
+    @rule(r"(?<=\s)<(?=\s)|(?<=\s)>(?=\s)")
+    def _compare(m: re.Match[str]) -> str:
+        return "less than" if m.group(0) == "<" else "greater than"
+
+    @rule(r"\b[Aa]nd/or\b|(?<=\w)/(?=\w)|(?<!\w)w/(?=\s)")
+    def _slash(m: re.Match[str]) -> str:
+        if m.group(0) == "w/":
+            return "with"
+        if m.group(0).lower() == "and/or":
+            return m.group(0)[:3] + " or"
+        before = m.string[m.start() - 1]
+        after = m.string[m.end()]
+        return " or " if before.islower() and after.islower() else " "
+
+    @rule("|".join(re.escape(s) for s in sorted(symbols, key=len, reverse=True)))
+    def _symbol(m: re.Match[str]) -> str:
+        return symbols[m.group(0)]
+
+    @rule(r"(?<!\w)#+(?!\w)|#")
+    def _stray_hash(m: re.Match[str]) -> str:
+        return " "
+
+    return rules
+
+
+def _starts_sentence(match: re.Match[str]) -> bool:
+    return not re.search(r"[^\W_]", match.string[: match.start()])
+
+
+def _after_the(match: re.Match[str]) -> bool:
+    return re.search(r"\bthe\s+$", match.string[max(0, match.start() - 8) : match.start()],
+                     re.IGNORECASE) is not None  # fmt: skip
+
+
+# --- other languages --------------------------------------------------------------
+
+_SEPARATORS = {
+    # language: (thousands separators, decimal separator)
+    "de": (".", ","), "es": (".", ","), "it": (".", ","), "pt": (".", ","), "nl": (".", ","),
+    "da": (".", ","), "no": (". ", ","), "nb": (". ", ","), "sv": (" ", ","), "fi": (" ", ","),
+    "fr": (" ", ","), "pl": (" ", ","), "cs": (" ", ","), "sk": (" ", ","), "ru": (" ", ","),
+    "uk": (" ", ","), "tr": (".", ","), "hu": (" ", ","), "ro": (".", ","), "sl": (".", ","),
+    "hr": (".", ","), "sr": (".", ","), "lt": (" ", ","), "lv": (" ", ","), "el": (".", ","),
+    "id": (".", ","), "vi": (".", ","), "ca": (".", ","), "is": (".", ","),
+}  # fmt: skip
+_PERCENT_WORDS = {
+    "de": "Prozent", "fr": "pour cent", "es": "por ciento", "it": "per cento",
+    "pt": "por cento", "nl": "procent", "pl": "procent", "cs": "procent", "sv": "procent",
+    "da": "procent", "no": "prosent", "nb": "prosent", "fi": "prosenttia", "ru": "процентов",
+    "tr": "yüzde", "hu": "százalék",
+}  # fmt: skip
+_AND_WORDS = {
+    "de": "und", "fr": "et", "es": "y", "it": "e", "pt": "e", "nl": "en", "pl": "i",
+    "cs": "a", "sv": "och", "da": "og", "no": "og", "nb": "og", "fi": "ja", "ru": "и",
+}  # fmt: skip
+
+
+def _generic_rules(numbers: Numbers) -> list[Rule]:
+    """Rules for languages other than English: URLs, numbers with num2words, % and &."""
+    rules: list[Rule] = []
+    base = numbers.base
+    if base in _URL_WORDS:
+        rules.append((_EMAIL, _email_reader(base)))
+        rules.append((_URL, _url_reader(base)))
+    if base in _AND_WORDS:
+        word = _AND_WORDS[base]
+        rules.append((re.compile(r"\s?&\s?"), lambda m: f" {word} "))
+    if not numbers.available:
+        return rules
+    group, point = _SEPARATORS.get(base, (",", "."))
+    group_class = "[" + re.escape(group) + "\u00a0\u202f]" if group.strip() else "[ \u00a0\u202f]"
+    if group == ". ":
+        group_class = r"[. \u00a0\u202f]"
+    number = rf"\d{{1,3}}(?:{group_class}\d{{3}})+(?!\d)|\d+"
+    pattern = re.compile(
+        rf"(?<![\w.,])([-−])?({number})(?:{re.escape(point)}(\d+))?(?![\w]|[.,]\d)(\s?%)?"
+    )
+    percent = _PERCENT_WORDS.get(base, "%")
+
+    def say(m: re.Match[str]) -> str | None:
+        sign, whole, fraction, percent_sign = m.groups()
+        digits = re.sub(r"\D", "", whole)
+        if fraction:
+            said = numbers.decimal(digits, fraction)
+        elif len(digits) == 4 and 1100 <= int(digits) <= 1999 and sign is None:
+            said = numbers.year(int(digits))
+        else:
+            said = numbers.integer(digits)
+        if sign:
+            said = numbers.negative(said)
+        if percent_sign:
+            said += " " + percent
+        return said
+
+    rules.append((pattern, say))
+    rules.append((re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])"), lambda m: " "))
+    return rules
+
+
+@lru_cache(maxsize=32)
+def normalizer_for(language: str) -> Normalizer:
+    """A cached :class:`Normalizer` without a lexicon."""
+    return Normalizer(language)
+
+
+def normalize(text: str, language: str = "en", lexicon: Lexicon | None = None) -> str:
+    """*text* (one sentence) made speakable: the convenience form for plain strings."""
+    normalizer = Normalizer(language, lexicon) if lexicon else normalizer_for(language)
+    return normalizer(Mapped.of(text)).text
