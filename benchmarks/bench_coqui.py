@@ -98,14 +98,13 @@ def bench(model_folder: Path, device: str, texts: list[str]) -> dict[str, float]
         "rtf": synthesis / audio,
         "median_sentence": statistics.median(seconds),
         "threads": torch.get_num_threads(),
-        "chars": sum(len(t) for t in texts),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("text", nargs="?", type=Path, default=DEFAULT_TEXT)
-    parser.add_argument("--sentences", type=int, default=20)
+    parser.add_argument("--sentences", type=int, default=10)
     parser.add_argument("--devices", default="cpu,cuda", help="comma-separated; cuda is "
                         "skipped when PyTorch finds no GPU")  # fmt: skip
     args = parser.parse_args()
@@ -115,13 +114,14 @@ def main() -> None:
         model = build_full_size_vits(Path(folder))
         rows = {device: bench(model, device, texts) for device in devices}
     gpu = torch.cuda.get_device_name(0) if "cuda" in rows else None
-    print(f"full-size Coqui VITS (random weights), {len(texts)} sentences, "
-          f"{next(iter(rows.values()))['chars']} characters, torch {torch.__version__}")
+    chars = sum(len(t) for t in texts)
+    print(f"full-size Coqui VITS (random weights), {len(texts)} sentences, {chars} characters, "
+          f"torch {torch.__version__}")  # fmt: skip
     print(f"{'device':<8} {'threads':>7} {'load s':>7} {'audio s':>8} {'synth s':>8} "
           f"{'RTF':>7} {'s/sentence':>10}")  # fmt: skip
     for device, r in rows.items():
         print(f"{device:<8} {r['threads']:>7} {r['load']:>7.2f} {r['audio']:>8.1f} "
-              f"{r['synthesis']:>8.2f} {r['rtf']:>7.3f} {r['median_sentence']:>10.3f}")
+              f"{r['synthesis']:>8.2f} {r['rtf']:>7.3f} {r['median_sentence']:>10.3f}")  # fmt: skip
     if gpu:
         print(f"cuda: {gpu}")
 

@@ -89,6 +89,13 @@ def _accept_license(accepted: bool) -> None:
         os.environ[LICENSE_ENV] = "1"
 
 
+_lexicon_option = click.option(
+    "--lexicon", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+    help="Pronunciation lexicon (TOML: [words] and [patterns] respellings); wins over the "
+         "voice's own.",
+)  # fmt: skip
+
+
 def _seconds(name: str, default: float, help_text: str) -> Any:
     return click.option(
         name, type=click.FloatRange(0, 60), default=default, show_default=True,
@@ -127,6 +134,19 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 @click.option("--bitrate", default=f"{DEFAULT_BITRATE}k", show_default=True,
               help="Bitrate of lossy formats, in kbit/s.")
 @click.option("--title", default=None, help="Title tag. [default: the first heading]")
+@_lexicon_option
+@click.option("--author", default=None,
+              help="Author tag; the voice is then tagged as the narrator.")
+@click.option("--subtitles", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Also write subtitles, one cue per sentence (.srt or .vtt).")
+@click.option("--split-chapters", is_flag=True,
+              help="Also write one file per chapter (heading) beside the output.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes synthesizing at once (CPU engines).")
+@click.option("--no-cache", is_flag=True,
+              help="Neither use nor fill the clip cache (see `narrator cache`).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON summary on stdout at the end (needs -o FILE).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or messages, only errors.")
 @click.option("--verbose", count=True, help="More messages on stderr (twice for debug).")
 def read(
@@ -134,7 +154,8 @@ def read(
     speaker_wav: tuple[Path, ...], seed: int | None, device: str, accept_coqui_license: bool,
     sentence_pause: float, paragraph_pause: float, heading_pause: float,
     loudness: float, true_peak: float, fmt: str | None, bitrate: str, title: str | None,
-    quiet: bool, verbose: int,
+    lexicon: Path | None, author: str | None, subtitles: Path | None, split_chapters: bool,
+    jobs: int, no_cache: bool, as_json: bool, quiet: bool, verbose: int,
 ) -> None:  # fmt: skip
     """Narrate INPUT (a text or Markdown file, or - for stdin) into one audio file."""
     from .pipeline import narrate
@@ -156,7 +177,9 @@ def read(
     chosen = load_voice(voice).with_options(
         speaker=speaker, speed=speed, speaker_wav=speaker_wav, seed=seed
     )
-    tags = {"title": title} if title else {}
+    if as_json and output == STDOUT:
+        raise click.UsageError("--json prints the summary on stdout, so it needs -o FILE")
+    tags = {key: value for key, value in (("title", title), ("author", author)) if value}
     rendering = Rendering(
         sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
         heading_pause=heading_pause, loudness=loudness, true_peak=true_peak,
@@ -173,16 +196,27 @@ def read(
             text, stream if stream is not None else output, voice=chosen, rendering=rendering,
             device=device, progress=progress.update,
             fallback_title=None if input == STDIN else _title_from_name(input),
+            cache=not no_cache, jobs=jobs, subtitles=subtitles, split_chapters=split_chapters,
+            lexicon=lexicon,
         )  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=2))
     if not quiet:
         where = "standard output" if stream is not None else output
         elapsed = time.perf_counter() - started
+        count = len(result.segments)
+        reused = f", {result.stats.cache_hits} from the cache" if result.stats.cache_hits else ""
         click.echo(
             f"narrator: wrote {where}: {_clock(result.duration)} of audio, "
-            f"{len(result.segments)} segments, {result.mastered.loudness:.1f} LUFS, "
-            f"in {elapsed:.1f} s (real-time factor {elapsed / max(result.duration, 1e-9):.3f})",
+            f"{count} segment{'s' if count != 1 else ''}{reused}, "
+            f"{result.mastered.loudness:.1f} LUFS, in {elapsed:.1f} s "
+            f"(real-time factor {elapsed / max(result.duration, 1e-9):.3f})",
             err=True,
         )
+        for path in result.chapter_files:
+            click.echo(f"narrator: wrote {path}", err=True)
+        if subtitles is not None:
+            click.echo(f"narrator: wrote {subtitles}", err=True)
 
 
 def _output_format(output: str, fmt: str | None) -> AudioFormat:
@@ -252,19 +286,34 @@ class _Progress:
 @_seconds("--sentence-pause", DEFAULT_SENTENCE_PAUSE, "Silence between sentences.")
 @_seconds("--paragraph-pause", DEFAULT_PARAGRAPH_PAUSE, "Silence between paragraphs.")
 @_seconds("--heading-pause", DEFAULT_HEADING_PAUSE, "Silence after a heading.")
-@click.option("--json", "as_json", is_flag=True, help="A JSON array of segment objects.")
+@_lexicon_option
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON array of segment objects: text, source, kind, boundary, pause, "
+                   "chunks (as the voice's engine will get them), paragraph, line.")
+@click.option("--verbose", count=True,
+              help="Report text that cannot be spoken, with its position (twice for debug).")
 def split(
     input: str, voice: str, sentence_pause: float, paragraph_pause: float,
-    heading_pause: float, as_json: bool,
+    heading_pause: float, lexicon: Path | None, as_json: bool, verbose: int,
 ) -> None:  # fmt: skip
     """Show how INPUT is split into spoken segments, without synthesizing."""
+    from .engines import engine_class
+    from .errors import EngineError
     from .text import read_text, split_text
     from .voices import load_voice
 
+    if verbose:
+        _setup_logging(verbose, False)
     chosen = load_voice(voice)
     rendering = Rendering(sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
                           heading_pause=heading_pause)  # fmt: skip
-    segments = split_text(read_text(input), language=chosen.language, rendering=rendering)
+    try:
+        limit = engine_class(chosen.engine).text_limit(chosen)
+    except EngineError as exc:
+        logger.warning("%s; chunks are shown as if the engine took any length", exc)
+        limit = None
+    segments = split_text(read_text(input), language=chosen.language, rendering=rendering,
+                          lexicon=[lexicon, chosen.lexicon_path()], limit=limit)  # fmt: skip
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in segments], indent=2, ensure_ascii=False))
         return
@@ -289,12 +338,12 @@ def voices(ctx: click.Context, as_json: bool) -> None:
             {"name": v.name, "engine": v.engine, "language": v.language,
              "description": v.description, "model": v.model, "speaker": v.speaker,
              "path": str(v.path) if v.path else None, "status": status}
-            for v, status in zip(found, statuses)
+            for v, status in zip(found, statuses, strict=True)
         ]  # fmt: skip
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     width = max((len(v.name) for v in found), default=4)
-    for v, status in zip(found, statuses):
+    for v, status in zip(found, statuses, strict=True):
         click.echo(f"{v.name:<{width}}  {v.engine:<6}  {v.language:<6}  "
                    f"{_ON_DISK.get(status, status):<10}  {v.description}")  # fmt: skip
 
@@ -321,6 +370,27 @@ def download(names: tuple[str, ...], accept_coqui_license: bool) -> None:
         voice = load_voice(name)
         status = download_model(voice)
         click.echo(f"narrator: {voice.name}: model {voice.model} is on disk ({status})", err=True)
+
+
+@cli.command()
+@click.option("--clear", is_flag=True, help="Delete every cached clip.")
+def cache(clear: bool) -> None:
+    """Show where the clip cache is and how big it is, or clear it.
+
+    Every synthesized sentence is kept, keyed by its text and everything about
+    the voice, so an interrupted narration resumes and an edited one only
+    synthesizes what changed. NARRATOR_CACHE_DIR moves it.
+    """
+    from .cache import ClipCache
+
+    clips = ClipCache()
+    if clear:
+        removed = clips.clear()
+        click.echo(f"removed {removed} clip{'s' if removed != 1 else ''} from {clips.directory}")
+        return
+    count, size = clips.usage()
+    click.echo(f"{clips.directory}: {count} clip{'s' if count != 1 else ''}, "
+               f"{size / 1e6:.1f} MB")  # fmt: skip
 
 
 def main() -> None:

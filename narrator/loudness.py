@@ -9,11 +9,12 @@ processing the whole programme at once.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from collections.abc import Iterable
 
 import numpy as np
 from pyloudnorm.iirfilter import IIRfilter
-from scipy.signal import lfilter, lfilter_zi, resample_poly
+from scipy.signal import firwin, lfilter, lfilter_zi
 
 ABSOLUTE_GATE = -70.0
 """LUFS below which a gating block is ignored (BS.1770-4)."""
@@ -25,8 +26,6 @@ SILENCE = -math.inf
 """The loudness or peak of a signal with nothing above the absolute gate."""
 
 _LOUDNESS_OFFSET = -0.691
-_TP_CONTEXT = 24
-"""Samples of context each side that the true-peak interpolator needs."""
 
 
 def db_to_gain(db: float) -> float:
@@ -40,14 +39,74 @@ def gain_to_db(gain: float) -> float:
 TRUE_PEAK_OVERSAMPLING = 4
 """BS.1770-4 Annex 2: true peak is the sample peak of the signal oversampled four times."""
 
+_TAPS = 12
+"""Taps per phase of the 48-tap interpolation filter (BS.1770-4 Annex 2)."""
 
-def true_peak_envelope(x: np.ndarray) -> np.ndarray:
-    """For every sample of *x*, the largest absolute value of the oversampled signal
-    between it and the next sample."""
+_BEFORE, _AFTER = _TAPS // 2 - 1, _TAPS // 2
+"""Samples of context the interpolator needs before and after a stretch."""
+
+CANDIDATE_RANGE_DB = 12.0
+"""Blocks whose sample peak is further than this under the loudest one seen are not
+oversampled: their true peak cannot matter to the limiter or the meter."""
+
+
+@lru_cache(maxsize=1)
+def _interpolator() -> np.ndarray:
+    """Matrix (taps x phases) mapping 12 consecutive samples to the 4 oversampled values
+    that lie between the 6th and 7th of them."""
     factor = TRUE_PEAK_OVERSAMPLING
-    up = np.abs(resample_poly(x, factor, 1))
-    env: np.ndarray = up[: len(x) * factor].reshape(len(x), factor).max(axis=1)
-    return np.maximum(env, np.abs(x))
+    h = firwin(_TAPS * factor, 1.0 / factor) * factor
+    return np.array([[h[factor * (_TAPS - 1 - m) + q] for q in range(factor)]
+                     for m in range(_TAPS)])  # fmt: skip
+
+
+def block_true_peaks(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """Linear true peak of ``x[s : s + length]`` for each ``s`` in *starts*.
+
+    *x* must hold 5 samples of context before and 6 after every block (pad
+    with zeros at the ends of a programme).
+    """
+    if len(starts) == 0:
+        return np.zeros(0)
+    rows = np.lib.stride_tricks.sliding_window_view(x, length + _TAPS - 1)[starts - _BEFORE]
+    windows = np.lib.stride_tricks.sliding_window_view(rows, _TAPS, axis=1)
+    between = np.abs(windows @ _interpolator()).max(axis=(1, 2))
+    samples = np.abs(rows[:, _BEFORE : _BEFORE + length]).max(axis=1)
+    return np.asarray(np.maximum(between, samples))
+
+
+class _BlockPeaks:
+    """Per-block true peaks of a stream: oversampled only where they can matter."""
+
+    def __init__(self, block: int) -> None:
+        self.block = block
+        self.loudest = 0.0
+        self._history = np.zeros(_BEFORE)
+        self._pending = np.zeros(0)
+
+    def feed(self, x: np.ndarray, final: bool = False) -> np.ndarray:
+        """Peaks of the whole blocks now available (all of them when *final*)."""
+        pending = np.concatenate([self._pending, x])
+        usable = len(pending) if final else len(pending) - _AFTER
+        count = -(-usable // self.block) if final else max(0, usable // self.block)
+        if count <= 0:
+            self._pending = pending
+            return np.zeros(0)
+        size = count * self.block
+        body = np.zeros(size)
+        body[: min(size, len(pending))] = pending[:size]
+        after = pending[size : size + _AFTER]
+        context = np.concatenate([self._history, body, after, np.zeros(_AFTER - len(after))])
+        peaks = np.abs(body).reshape(count, self.block).max(axis=1)
+        self.loudest = max(self.loudest, float(peaks.max()))
+        candidates = np.flatnonzero(peaks >= self.loudest * db_to_gain(-CANDIDATE_RANGE_DB))
+        if len(candidates):
+            starts = candidates * self.block + _BEFORE
+            peaks[candidates] = block_true_peaks(context, starts, self.block)
+            self.loudest = max(self.loudest, float(peaks.max()))
+        self._history = body[len(body) - _BEFORE :]
+        self._pending = pending[size:]
+        return peaks
 
 
 class LoudnessMeter:
@@ -64,9 +123,7 @@ class LoudnessMeter:
         self._step = round(0.1 * sample_rate)  # 100 ms: a quarter of a 400 ms gating block
         self._partial = np.zeros(0)
         self._energies: list[float] = []
-        self._tp_tail = np.zeros(0)
-        self._tp_started = False
-        self._peak = 0.0
+        self._peaks = _BlockPeaks(4096)
         self.samples = 0
 
     def feed(self, audio: np.ndarray) -> None:
@@ -89,25 +146,13 @@ class LoudnessMeter:
         self._partial = squares[whole:]
 
     def _feed_true_peak(self, x: np.ndarray) -> None:
-        buf = np.concatenate([self._tp_tail, x])
-        if len(buf) <= 2 * _TP_CONTEXT:
-            self._tp_tail = buf
-            return
-        env = true_peak_envelope(buf)
-        start = _TP_CONTEXT if self._tp_started else 0
-        self._peak = max(self._peak, float(env[start : len(buf) - _TP_CONTEXT].max(initial=0.0)))
-        self._tp_tail = buf[len(buf) - 2 * _TP_CONTEXT :]
-        self._tp_started = True
+        self._peaks.feed(x)
 
     @property
     def true_peak(self) -> float:
         """True peak so far, dBTP."""
-        peak = self._peak
-        if len(self._tp_tail):
-            env = true_peak_envelope(self._tp_tail)
-            start = _TP_CONTEXT if self._tp_started else 0
-            peak = max(peak, float(env[start:].max(initial=0.0)))
-        return gain_to_db(peak)
+        self._peaks.feed(np.zeros(0), final=True)
+        return gain_to_db(self._peaks.loudest)
 
     @property
     def integrated(self) -> float:
@@ -171,7 +216,7 @@ class BlockAnalysis:
         self.sample_rate = sample_rate
         self._kweighting = KWeighting(sample_rate)
         self._pending = np.zeros(0, dtype=np.float32)
-        self._history = np.zeros(_TP_CONTEXT, dtype=np.float32)
+        self._block_peaks = _BlockPeaks(BLOCK)
         self._peaks: list[np.ndarray] = []
         self._energies: list[np.ndarray] = []
 
@@ -189,23 +234,17 @@ class BlockAnalysis:
         return peaks, energies
 
     def _analyse(self, final: bool) -> None:
-        pending = self._pending
-        usable = len(pending) if final else len(pending) - _TP_CONTEXT
-        count = -(-usable // BLOCK) if final else usable // BLOCK
-        if count <= 0:
-            return
-        body = np.zeros(count * BLOCK, dtype=np.float32)
-        taken = min(len(pending), count * BLOCK)
-        body[:taken] = pending[:taken]
-        future = pending[taken : taken + _TP_CONTEXT]
-        future = np.concatenate([future, np.zeros(_TP_CONTEXT - len(future), dtype=np.float32)])
-        env = true_peak_envelope(np.concatenate([self._history, body, future]))
-        env = env[_TP_CONTEXT : _TP_CONTEXT + len(body)]
-        self._peaks.append(env.reshape(count, BLOCK).max(axis=1).astype(np.float32))
-        weighted = self._kweighting(body.astype(np.float64))
-        self._energies.append((weighted * weighted).reshape(count, BLOCK).sum(axis=1))
-        self._history = body[-_TP_CONTEXT:]
-        self._pending = pending[taken:]
+        pending = self._pending.astype(np.float64)
+        whole = len(pending) if final else len(pending) // BLOCK * BLOCK
+        peaks = self._block_peaks.feed(pending[:whole], final=final)
+        if len(peaks):
+            self._peaks.append(peaks.astype(np.float32))
+        body = np.zeros(-(-whole // BLOCK) * BLOCK)
+        body[:whole] = pending[:whole]
+        if len(body):
+            weighted = self._kweighting(body)
+            self._energies.append((weighted * weighted).reshape(-1, BLOCK).sum(axis=1))
+        self._pending = self._pending[whole:]
 
 
 def predicted_loudness(energies: np.ndarray, gain_db: np.ndarray, sample_rate: int) -> float:
@@ -233,7 +272,7 @@ class Limiter:
 
     def __init__(
         self, sample_rate: int, ceiling_db: float, *, attack: float = 0.005,
-        release_rate: float = 150.0,
+        release_rate: float = 80.0,
     ) -> None:  # fmt: skip
         self.sample_rate = sample_rate
         self.ceiling_db = ceiling_db
@@ -260,6 +299,39 @@ class Limiter:
         # Release at a constant rate in dB: rel[j] = max over k <= j of ramp[k] - (j - k) * rate.
         steps = np.arange(n) * self.release_per_block
         return np.asarray(np.maximum.accumulate(ramp + steps) - steps)
+
+    TOUCH_UP_MAX_DB = 6.0
+    """The most the touch-up stage takes off a peak that gain changes pushed over."""
+
+    @property
+    def touch_up_context(self) -> int:
+        """Samples of context :meth:`touch_up` needs each side for an exact result."""
+        blocks = math.ceil(self.TOUCH_UP_MAX_DB / self.release_per_block) + 2 * self.lookahead
+        return (blocks + 4) * BLOCK
+
+    def touch_up(self, x: np.ndarray) -> np.ndarray:
+        """*x* (already limited) with the peaks that the gain changes created pulled back.
+
+        Changing the gain quickly moves the inter-sample peaks of what it changes,
+        so a limited signal can still peak a little over the ceiling.  This second
+        stage measures the true peaks of the limited signal and limits again
+        where needed.  *x* must start on a block boundary of the programme.
+        """
+        n = len(x)
+        count = -(-n // BLOCK)
+        padded = np.zeros(_BEFORE + count * BLOCK + _AFTER)
+        padded[_BEFORE : _BEFORE + n] = x
+        peaks = np.abs(padded[_BEFORE : _BEFORE + count * BLOCK]).reshape(count, BLOCK).max(axis=1)
+        near = np.flatnonzero(peaks > db_to_gain(self.ceiling_db - 3.0))
+        if not len(near):
+            return x
+        peaks[near] = block_true_peaks(padded, near * BLOCK + _BEFORE, BLOCK)
+        with np.errstate(divide="ignore"):
+            over = 20.0 * np.log10(peaks) - self.ceiling_db
+        if not np.any(over > 0):
+            return x
+        extra = self.reduction(self.ceiling_db + np.minimum(over, self.TOUCH_UP_MAX_DB))
+        return np.asarray(x * self.sample_gains(extra, n))
 
     def sample_gains(self, reduction: np.ndarray, samples: int) -> np.ndarray:
         """Per-sample linear gains from per-block *reduction* (dB), for *samples* samples."""

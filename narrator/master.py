@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from .encode import Sink, decode_blocks, open_sink
+from .encode import Sink, decode_blocks, open_sink, output_rate
 from .tags import write_tags
 from .timeline import Chapter
 from .loudness import (
@@ -32,7 +32,7 @@ from .loudness import (
     measure,
     predicted_loudness,
 )
-from .rendering import Rendering
+from .rendering import AudioFormat, Rendering
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ LOUDNESS_TOLERANCE = 0.3
 PEAK_GUARD = 0.1
 """dB the measured true peak must stay under the ceiling."""
 
-LOSSY_PEAK_MARGIN = 1.0
+LOSSY_PEAK_MARGIN = 0.6
 LOSSLESS_PEAK_MARGIN = 0.2
 """dB the limiter starts under the ceiling, for what encoding adds to the peaks."""
 
@@ -119,8 +119,10 @@ def master(
     aim = rendering.loudness
     gain = _plan_gain(peaks_db, energies, rate, aim, ceiling)
     if rendering.format.lossy:
-        shift = _codec_shift(programme, destination, rendering, gain, ceiling, peaks_db)
+        shift, overshoot = _codec_shift(programme, destination, rendering, gain, ceiling,
+                                        peaks_db)  # fmt: skip
         aim -= shift
+        ceiling = min(ceiling, rendering.true_peak - PEAK_GUARD - overshoot - CODEC_PEAK_SAFETY)
         gain = _plan_gain(peaks_db, energies, rate, aim, ceiling)
     peak_limit = rendering.true_peak - PEAK_GUARD
     for attempt in range(1, MAX_PASSES + 1):
@@ -128,7 +130,7 @@ def master(
         reduction = limiter.reduction(peaks_db + gain)
         sink = open_sink(destination, rendering.format, rate, rendering.bitrate, chapters)
         _render(programme, sink, rendering, gain, limiter, reduction)
-        loudness, peak = measure(decode_blocks(destination, rendering.format, rate), rate)
+        loudness, peak = _measure_file(destination, rendering.format, rate)
         logger.debug("pass %d: gain %+.2f dB, ceiling %.2f dBTP -> %.2f LUFS, %.2f dBTP",
                      attempt, gain, ceiling, loudness, peak)  # fmt: skip
         if math.isinf(loudness):
@@ -169,6 +171,12 @@ def export_range(
     write_tags(destination, rendering.format, rendering.tags)
 
 
+def _measure_file(path: Path, fmt: AudioFormat, rate: int) -> tuple[float, float]:
+    """(loudness, true peak) of a file narrator wrote, decoded at its own rate."""
+    native = output_rate(fmt, rate)
+    return measure(decode_blocks(path, fmt, native), native)
+
+
 def _analysis(programme: Programme) -> tuple[np.ndarray, np.ndarray]:
     peaks, energies = programme.analysis.finish()
     with np.errstate(divide="ignore"):
@@ -176,6 +184,9 @@ def _analysis(programme: Programme) -> tuple[np.ndarray, np.ndarray]:
 
 
 CALIBRATION_SECONDS = 30.0
+
+CODEC_PEAK_SAFETY = 0.25
+"""dB kept under the ceiling beyond the peak lift measured on the excerpt."""
 """Length of the excerpt encoded to learn how much the lossy codec moves the loudness."""
 
 
@@ -186,11 +197,13 @@ def _codec_shift(
     gain: float,
     ceiling: float,
     peaks_db: np.ndarray,
-) -> float:
-    """How many LU the codec changes the loudness by, measured on an excerpt.
+) -> tuple[float, float]:
+    """(LU the codec moves the loudness by, dB it lifts true peaks by), on an excerpt.
 
     Lossy codecs drop the highest frequencies, which K-weighting counts, so an
-    encoded file measures a little quieter than what went into the encoder.
+    encoded file measures a little quieter than what went into the encoder; and
+    their quantization noise rides on the peaks, lifting them over the limiter's
+    ceiling.
     """
     rate = programme.sample_rate
     length = round(CALIBRATION_SECONDS * rate) // BLOCK * BLOCK
@@ -203,14 +216,15 @@ def _codec_shift(
         sink = open_sink(excerpt, rendering.format, rate, rendering.bitrate)
         before = LoudnessMeter(rate)
         _render(programme, sink, rendering, gain, limiter, reduction, start, stop, before)
-        after, _ = measure(decode_blocks(excerpt, rendering.format, rate), rate)
+        after, peak = _measure_file(excerpt, rendering.format, rate)
     finally:
         excerpt.unlink(missing_ok=True)
     if math.isinf(after) or math.isinf(before.integrated):
-        return 0.0
-    logger.debug("codec shift on a %.0f s excerpt: %+.2f LU", (stop - start) / rate,
-                 after - before.integrated)  # fmt: skip
-    return after - before.integrated
+        return 0.0, 0.0
+    shift, overshoot = after - before.integrated, max(0.0, peak - before.true_peak)
+    logger.debug("codec on a %.0f s excerpt: loudness %+.2f LU, peaks %+.2f dB",
+                 (stop - start) / rate, shift, overshoot)  # fmt: skip
+    return shift, overshoot
 
 
 def _predict(
@@ -259,16 +273,18 @@ def _render(
     end = programme.length if end is None else end
     room_tone = _RoomTone(rendering.room_tone_db, programme.sample_rate)
     gain = db_to_gain(gain_db)
+    context = limiter.touch_up_context
     try:
         for start in range(begin, end, CHUNK):
             stop = min(start + CHUNK, end)
-            first, last = start // BLOCK, -(-stop // BLOCK)
+            first, last = max(0, start - context), min(programme.length, stop + context)
             # One block of context each side, for the interpolation between block centres.
-            lo, hi = max(0, first - 1), min(len(reduction), last + 1)
+            lo, hi = max(0, first // BLOCK - 1), min(len(reduction), -(-last // BLOCK) + 1)
             gains = limiter.sample_gains(reduction[lo:hi], (hi - lo) * BLOCK)
-            offset = start - lo * BLOCK
-            audio = programme.read(start, stop).astype(np.float64)
+            offset = first - lo * BLOCK
+            audio = programme.read(first, last).astype(np.float64)
             audio *= gain * gains[offset : offset + len(audio)]
+            audio = limiter.touch_up(audio)[start - first : stop - first]
             audio += room_tone.next(len(audio))
             if meter is not None:
                 meter.feed(audio)
@@ -282,19 +298,29 @@ def _render(
 
 
 class _RoomTone:
-    """A faint, soft, deterministic noise floor."""
+    """A faint, soft, deterministic noise floor: a loop of low-passed noise.
+
+    The loop is long enough (and quiet enough) that no repetition can be heard.
+    """
+
+    LOOP_SECONDS = 7.3
 
     def __init__(self, level_db: float | None, sample_rate: int) -> None:
-        self._rng = np.random.default_rng(ROOM_TONE_SEED)
-        self._state = np.zeros(1)
-        # White noise through the one-pole low-pass loses this much power:
-        power = (1 - _ROOM_TONE_POLE) ** 2 / (1 - _ROOM_TONE_POLE**2)
-        self._scale = 0.0 if level_db is None else db_to_gain(level_db) / math.sqrt(power)
+        self._position = 0
+        self._loop = np.zeros(0)
+        if level_db is None:
+            return
+        white = np.random.default_rng(ROOM_TONE_SEED).standard_normal(
+            round(self.LOOP_SECONDS * sample_rate)
+        )
+        # Run the low-pass over the loop twice so that its end flows into its start.
+        twice = lfilter([1 - _ROOM_TONE_POLE], [1, -_ROOM_TONE_POLE], np.tile(white, 2))
+        soft = twice[len(white) :]
+        self._loop = soft * (db_to_gain(level_db) / soft.std())
 
     def next(self, n: int) -> np.ndarray:
-        if self._scale == 0.0:
+        if not len(self._loop):
             return np.zeros(n)
-        white = self._rng.standard_normal(n)
-        soft, self._state = lfilter([1 - _ROOM_TONE_POLE], [1, -_ROOM_TONE_POLE], white,
-                                    zi=self._state)  # fmt: skip
-        return np.asarray(soft * self._scale)
+        index = (self._position + np.arange(n)) % len(self._loop)
+        self._position = (self._position + n) % len(self._loop)
+        return np.asarray(self._loop[index])

@@ -14,14 +14,14 @@ import numpy as np
 
 from .cache import ClipCache
 from .encode import atomic_output, copy_to_stream, read_blocks
-from .engines import Engine
+from .engines import Engine, engine_class
 from .errors import OptionError
 from .master import Mastered, Programme, export_range, master
 from .rendering import AudioFormat, Rendering
 from .stitch import Span, Stitcher
 from .synthesis import SynthesisStats, Synthesizer
-from .text import Kind, Segment, split_text
-from .text.chunks import chunk
+from .text import Kind, Lexicon, Segment, split_text
+from .text.chunks import fit
 from .timeline import Chapter, Cue, chapters, cues, render_subtitles, subtitle_format
 from .voices import Voice, load_voice
 
@@ -122,6 +122,7 @@ def narrate(
     jobs: int = 1,
     subtitles: str | Path | None = None,
     split_chapters: bool = False,
+    lexicon: str | Path | Lexicon | None = None,
 ) -> Narration:
     """Narrate *text* into one audio file.
 
@@ -138,6 +139,8 @@ def narrate(
     narration only synthesizes what is missing.  *jobs* > 1 synthesizes in that
     many worker processes.  *subtitles* writes an ``.srt`` or ``.vtt`` file;
     *split_chapters* also writes one file per chapter beside *output*.
+    *lexicon* (a TOML file or a :class:`~narrator.text.Lexicon`) respells words
+    before normalization; its entries win over the voice preset's own lexicon.
     """
     started = time.perf_counter()
     voice = load_voice(voice)
@@ -153,7 +156,9 @@ def narrate(
     subtitle_path = Path(subtitles) if subtitles is not None else None
     if subtitle_path is not None:
         subtitle_format(subtitle_path)
-    segments = split_text(text, language=voice.language, rendering=rendering)
+    limit = engine.max_chars if engine is not None else engine_class(voice.engine).text_limit(voice)
+    segments = split_text(text, language=voice.language, rendering=rendering,
+                          lexicon=[lexicon, voice.lexicon_path()], limit=limit)  # fmt: skip
     rendering = _with_default_tags(rendering, voice, segments, fallback_title)
     clip_cache = ClipCache() if cache is True else (cache or None)
     synthesizer = Synthesizer(voice, device=device, engine=engine, cache=clip_cache, jobs=jobs)
@@ -195,7 +200,7 @@ def _produce(
     try:
         stitcher = Stitcher(rate, rendering)
         programme.append(stitcher.lead_in())
-        chunked = [chunk(segment.text, synthesizer.max_chars) for segment in segments]
+        chunked = [fit(segment.chunks, synthesizer.max_chars) for segment in segments]
         clips = synthesizer.clips(chunked)
         for done, (segment, segment_clips) in enumerate(zip(segments, clips), start=1):
             if not any(len(c) for c in segment_clips) and segment.text.strip():

@@ -73,6 +73,9 @@ class Voice:
     seed: int | None = None
     """Seed for the model's random sampling: the same seed gives the same audio. None varies."""
 
+    lexicon: str | None = None
+    """A pronunciation lexicon (TOML) for this voice, as a path relative to the preset file."""
+
     options: dict[str, Any] = field(default_factory=dict)
     """Engine-specific settings, checked by the engine (the ``[options]`` table)."""
 
@@ -104,10 +107,17 @@ class Voice:
         paths = (Path(p).expanduser() for p in self.speaker_wav)
         return tuple(p if p.is_absolute() else self.base_dir / p for p in paths)
 
+    def lexicon_path(self) -> Path | None:
+        """:attr:`lexicon` as a path, a relative one resolved against :attr:`base_dir`."""
+        if not self.lexicon:
+            return None
+        path = Path(self.lexicon).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
     def sound_identity(self) -> dict[str, Any]:
         """Every field that can change how this voice sounds (for the clip cache)."""
         identity = {f.name: getattr(self, f.name) for f in fields(self)}
-        for label in ("name", "description", "path"):
+        for label in ("name", "description", "path", "lexicon"):  # lexicons change the text
             identity.pop(label)
         model = self.local_model()
         if model is not None and model.is_file():
@@ -146,7 +156,7 @@ _REQUIRED = ("name", "engine", "model", "language", "description")
 _TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "engine": (str,), "model": (str,), "language": (str,),
     "description": (str,), "speaker": (str, int), "speed": (int, float), "options": (dict,),
-    "speaker_wav": (str, list), "seed": (int,),
+    "speaker_wav": (str, list), "seed": (int,), "lexicon": (str,),
 }  # fmt: skip
 _TYPE_WORDS: dict[type, str] = {
     str: "string", int: "number", float: "number", dict: "table", list: "list of strings",

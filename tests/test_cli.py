@@ -26,6 +26,9 @@ from narrator.rendering import (
 from narrator.stitch import ONSET_MARGIN, RELEASE_MARGIN
 from narrator.voices import list_voices
 
+from narrator.encode import output_rate
+from narrator.rendering import AudioFormat
+
 from .fake_engine import SAMPLE_RATE, expected_speech_seconds
 
 STORY = "# Chapter One\n\nThe cat sat. The dog ran.\n\nThe end.\n"
@@ -33,7 +36,8 @@ SPOKEN = ["Chapter One.", "The cat sat.", "The dog ran.", "The end."]
 PAUSES = [DEFAULT_HEADING_PAUSE, DEFAULT_SENTENCE_PAUSE, DEFAULT_PARAGRAPH_PAUSE, 0.0]
 
 WROTE = re.compile(
-    r"narrator: wrote (?P<where>.+): (?P<clock>\d+:\d\d) of audio, (?P<segments>\d+) segments, "
+    r"narrator: wrote (?P<where>.+): (?P<clock>\d+:\d\d) of audio, (?P<segments>\d+) segments?"
+    r"(?:, \d+ from the cache)?, "
     r"(?P<lufs>-?\d+\.\d) LUFS, in \d+\.\d s \(real-time factor \d+\.\d{3}\)\n"
 )
 
@@ -221,7 +225,7 @@ def test_read_writes_audio(fake_voice: str, story: Path, suffix: str, subtype: s
     assert match["clock"] == "0:07"
     assert float(match["lufs"]) == pytest.approx(-18.0, abs=0.3)
     audio, rate = sf.read(story.parent / f"story.{suffix}")
-    assert rate == SAMPLE_RATE
+    assert rate == output_rate(AudioFormat(suffix), SAMPLE_RATE)
     assert sf.info(story.parent / f"story.{suffix}").subtype == subtype
     assert abs(len(audio) / rate - expected_seconds()) <= 0.02
     assert sorted(p.name for p in story.parent.iterdir()) == sorted(
@@ -270,7 +274,7 @@ def test_read_stdin_to_stdout(fake_voice: str):
     data = result.stdout_bytes
     assert data.startswith(b"ID3")
     audio, rate = sf.read(io.BytesIO(data))
-    assert rate == SAMPLE_RATE
+    assert rate == output_rate(AudioFormat.MP3, SAMPLE_RATE) == 44_100
     expected = expected_seconds(["Hello world."], [0.0])
     assert abs(len(audio) / rate - expected) <= 0.02
 

@@ -12,6 +12,7 @@ import builtins
 import io
 import json
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -261,11 +262,33 @@ def test_seed_makes_the_output_identical(models: Path):
     runs = {}
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
         result = invoke(["read", "story.md", "-o", f"{name}.wav", "--quiet", "--seed", seed,
-                         "--voice", str(models / "single.toml"), "--device", "cpu"])  # fmt: skip
+                         "--voice", str(models / "single.toml"), "--no-cache"])  # fmt: skip
         assert result.exit_code == 0, result.stderr
         runs[name], _ = sf.read(f"{name}.wav", dtype="float32")
     assert np.array_equal(runs["a"], runs["b"])
     assert runs["a"].shape != runs["c"].shape or not np.array_equal(runs["a"], runs["c"])
+
+
+def test_the_clip_cache_sees_a_new_checkpoint_or_recording(
+    models: Path, xtts: Path, reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The clip cache keys clips by ``describe()``: retraining a model in place, or recording
+    a new reference under the same name, must not bring back the old clips."""
+    folder = tmp_path / "retrained"
+    shutil.copytree(models / "single", folder)
+    voice = load_voice(write_preset(tmp_path / "retrained.toml", "retrained"))
+    before = load_engine(voice, device="cpu").describe()
+    os.utime(folder / "checkpoint_1.pth", ns=(1, 1))
+    after = load_engine(voice, device="cpu").describe()
+    assert before["checkpoint"] != after["checkpoint"]
+    monkeypatch.setenv(coqui.LICENSE_ENV, "1")
+    shutil.copy(reference, tmp_path / "me.wav")
+    clone = load_voice(write_preset(tmp_path / "clone.toml", xtts / "xtts", speaker_wav="me.wav"))
+    engine = load_engine(clone, device="cpu")
+    first = engine.describe()["references"]
+    os.utime(tmp_path / "me.wav", ns=(1, 1))
+    assert engine.describe()["references"] != first
+    engine.close()
 
 
 # Model files: folders, checkpoints, moved folders, options, espeak-ng
@@ -313,13 +336,14 @@ def test_a_folder_with_several_checkpoints_takes_the_latest(models: Path, tmp_pa
         coqui.find_model_files(folder)
 
 
+@pytest.mark.parametrize("phonemizer", ["espeak", None])  # None: coqui's default for English
 def test_a_phoneme_model_without_espeak_ng_says_how_to_install_it(
-    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, phonemizer: str | None
 ):
     folder = tmp_path / "phonemes"
     shutil.copytree(models / "single", folder)
     config = json.loads((folder / "config.json").read_text())
-    config.update(use_phonemes=True, phonemizer="espeak", phoneme_language="en-us")
+    config.update(use_phonemes=True, phonemizer=phonemizer, phoneme_language="en-us")
     (folder / "config.json").write_text(json.dumps(config))
     preset = write_preset(tmp_path / "phonemes.toml", folder)
     empty = tmp_path / "bin"
@@ -373,6 +397,15 @@ def test_a_missing_model_offline_is_one_clear_line():
                           "github.com cannot be reached", OFFLINE, hint)  # fmt: skip
     result = invoke(["voices", "download", "ljspeech-vits"])
     assert_one_line_error(result, 1, "github.com cannot be reached", hint)
+
+
+def test_an_incomplete_download_is_named(tmp_path: Path):
+    folder = tmp_path / "tts-home" / "tts" / "tts_models--en--ljspeech--vits"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    result = invoke(["voices", "download", "ljspeech-vits"])
+    assert_one_line_error(result, 1, f"{folder} holds an incomplete download",
+                          "delete that folder, then connect to a network")  # fmt: skip
 
 
 def test_a_network_that_does_not_answer_does_not_hang(monkeypatch: pytest.MonkeyPatch):
@@ -454,8 +487,9 @@ def test_xtts_needs_the_licence_and_never_prompts(xtts: Path):
 
 
 def test_xtts_with_a_built_in_speaker(xtts: Path):
-    result = invoke(["read", "story.md", "-o", "x.wav", "--voice", str(xtts / "xtts.toml"),
-                     "--accept-coqui-license", "--seed", "3", "--device", "cpu", "--quiet"])
+    preset = str(xtts / "xtts.toml")
+    result = invoke(["read", "story.md", "-o", "x.wav", "--voice", preset, "--quiet",
+                     "--accept-coqui-license", "--seed", "3", "--device", "cpu"])  # fmt: skip
     assert result.exit_code == 0, result.stderr
     decoded = decode("x.wav")
     assert decoded.rate == XTTS_RATE

@@ -21,6 +21,9 @@ from narrator.rendering import AudioFormat, Rendering
 from narrator.stitch import ONSET_MARGIN, RELEASE_MARGIN
 from narrator.voices import load_voice
 
+from narrator.encode import output_rate
+from narrator.rendering import AudioFormat
+
 from .fake_engine import LEAD_SILENCE, SAMPLE_RATE, FakeEngine, expected_speech_seconds
 
 BOOK = """\
@@ -189,7 +192,7 @@ def test_tags(fake_voice, tmp_path: Path, fmt: str):
         assert tags["TIT2"].text == ["The Lighthouse"]
         assert tags["TPE1"].text == ["fake"]
     # The tags do not spoil the audio.
-    assert sf.info(path).samplerate == SAMPLE_RATE
+    assert sf.info(path).samplerate == output_rate(AudioFormat(fmt), SAMPLE_RATE)
 
 
 def test_tags_given_win_and_the_fallback_title(fake_voice, tmp_path: Path):

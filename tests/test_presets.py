@@ -89,7 +89,11 @@ def test_optional_keys():
 @pytest.mark.parametrize(
     "extra,message",
     [
-        ({"sped": 1.2}, "unknown key sped (allowed: description, engine, language, model, "),
+        (
+            {"sped": 1.2},
+            "unknown key sped (allowed: description, engine, language, lexicon, model, name, "
+            "options, seed, speaker, speaker_wav, speed)",
+        ),
         ({"sped": 1.2, "colour": "blue"}, "unknown keys colour, sped (allowed:"),
         ({"path": "/tmp/x"}, "unknown key path (allowed:"),
     ],

@@ -81,9 +81,7 @@ def golden_cases(folder: Path = CASES) -> list[pytest.ParameterSet]:
     for path in sorted(folder.glob("*.txt")):
         text, expected, reason = load_case(path)
         marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-        params.append(
-            pytest.param(text, case_language(path), expected, id=path.stem, marks=marks)
-        )
+        params.append(pytest.param(text, case_language(path), expected, id=path.stem, marks=marks))
     return params
 
 

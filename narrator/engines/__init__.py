@@ -91,6 +91,16 @@ class Engine(ABC):
         return {"engine": self.name, "sample_rate": self.sample_rate}
 
     @classmethod
+    def text_limit(cls, voice: Voice) -> int | None:
+        """The longest text *voice*'s model takes in one call, without loading it.
+
+        Defaults to :attr:`max_chars`; an engine whose limit depends on the
+        voice (its language, say) overrides this.  Narrator cuts longer
+        segments into chunks before they reach :meth:`synthesize`.
+        """
+        return cls.max_chars
+
+    @classmethod
     def model_status(cls, voice: Voice) -> str:
         """Where *voice*'s model is: ``bundled``, ``downloaded``, ``local``, ``missing``, or
         ``unknown``.  Cheap: no network, no model loading, no heavy imports."""

@@ -43,7 +43,7 @@ import platformdirs
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..text import base_language
 from ..voices import Voice
-from . import DOWNLOADED, LOCAL, MISSING, Engine, require_network
+from . import DOWNLOADED, LOCAL, MISSING, Engine, engine_threads, require_network
 
 logger = logging.getLogger(__name__)
 
@@ -98,15 +98,16 @@ OPTIONS: dict[str, tuple[tuple[type, ...], str]] = {
         "longest text per model call (default: the model's limit: XTTS "
         "250 for English, none for VITS)",
     ),
-    "noise_scale": ((int, float), "VITS: generator noise (model default about 0.667)"),
-    "noise_scale_dp": ((int, float), "VITS: duration noise (model default about 0.8 to 1.0)"),
-    "temperature": ((int, float), "XTTS: sampling temperature (default 0.75)"),
-    "top_k": ((int,), "XTTS: sample from the k likeliest tokens (default 50)"),
-    "top_p": ((int, float), "XTTS: nucleus sampling threshold (default 0.85)"),
-    "repetition_penalty": ((int, float), "XTTS: penalty on repeated tokens (default 10.0)"),
-    "length_penalty": ((int, float), "XTTS: length penalty (default 1.0)"),
+    "noise_scale": ((int, float), "VITS: generator noise (0 is steadiest)"),
+    "noise_scale_dp": ((int, float), "VITS: duration noise"),
+    "temperature": ((int, float), "XTTS: sampling temperature"),
+    "top_k": ((int,), "XTTS: sample from the k likeliest tokens"),
+    "top_p": ((int, float), "XTTS: nucleus sampling threshold"),
+    "repetition_penalty": ((int, float), "XTTS: penalty on repeated tokens"),
+    "length_penalty": ((int, float), "XTTS: length penalty"),
 }
-"""Keys the Coqui engine accepts in a preset's ``[options]`` table: (types, description)."""
+"""Keys the Coqui engine accepts in a preset's ``[options]`` table: (types, description).
+Left out, each setting is the model's own (from its config.json)."""
 
 _VITS_OPTIONS = {
     "noise_scale": "inference_noise_scale",
@@ -267,8 +268,14 @@ def download_catalog_model(voice: Voice, item: dict[str, Any]) -> ModelFiles:
     else:
         urls = item.get("github_rls_url")
         url = urls[0] if isinstance(urls, list) else str(urls)
+        folder = coqui_data_dir() / name.replace("/", "--")
+        if folder.is_dir():  # coqui would take any folder there for a finished download
+            if any(folder.iterdir()):
+                raise ModelNotFoundError(f"{folder} holds an incomplete download of {what}; "
+                                         f"delete that folder, then {hint}")  # fmt: skip
+            folder.rmdir()
     require_network(url, what, hint)
-    logger.info("downloading Coqui model %s", name)
+    logger.warning("%s is not on disk; downloading it, once", what)
     try:
         _manager_class()(progress_bar=logger.isEnabledFor(logging.INFO)).download_model(name)
     except EngineError:
@@ -284,7 +291,7 @@ def download_catalog_model(voice: Voice, item: dict[str, Any]) -> ModelFiles:
 def _manager_class() -> Any:
     from TTS.utils.manage import ModelManager
 
-    class Manager(ModelManager):  # type: ignore[misc]
+    class Manager(ModelManager):
         """coqui's ModelManager, except that it never asks: narrator checked the licence."""
 
         @staticmethod
@@ -326,7 +333,8 @@ def _check_options(voice: Voice) -> dict[str, Any]:
         )
     for key, value in voice.options.items():
         types, _ = OPTIONS[key]
-        if not isinstance(value, types) or isinstance(value, bool) or value < 0:
+        number = isinstance(value, types) and not isinstance(value, bool)
+        if not number or value < 0:
             raise VoiceError(
                 f"voice {voice.name!r}: option {key} must be a "
                 f"{'whole ' if types == (int,) else ''}number >= 0, not {value!r}"
@@ -357,6 +365,13 @@ def _check_phonemizer(config: Any, name: str) -> None:
     phonemizer = str(config.get("phonemizer") or "")
     if phonemizer == "multi_phonemizer":
         names = {str(d.get("phonemizer") or "") for d in config.get("datasets") or []}
+    elif not phonemizer:  # coqui picks one by language: espeak-ng, or gruut for a few
+        from TTS.tts.utils.text.phonemizers import get_default_phonemizer
+
+        try:
+            names = {get_default_phonemizer(config.get("phoneme_language"))}
+        except (ValueError, RuntimeError, OSError):  # no espeak-ng to ask for its languages
+            names = {"espeak"}
     else:
         names = {phonemizer}
     if names & _ESPEAK_PHONEMIZERS and not (shutil.which("espeak-ng") or shutil.which("espeak")):
@@ -486,6 +501,11 @@ class CoquiEngine(Engine):
                 f"the coqui engine cannot be imported ({exc}); {INSTALL_HINT}"
             ) from None
         where = torch_device(device)
+        threads = engine_threads()
+        if threads is not None:  # one of several worker processes
+            import torch
+
+            torch.set_num_threads(threads)
         files = resolve_model(voice)
         from TTS.config import load_config
 
@@ -696,10 +716,12 @@ class CoquiEngine(Engine):
         facts: dict[str, Any] = {
             **super().describe(),
             "model": self._files.name,
+            "checkpoint": _file_identity(self._files.checkpoint),
             "architecture": self._config.get("model"),
             "coqui": version("coqui-tts"),
             "speaker": self._speaker,
             "speaker_wav": list(self._voice.speaker_wav) or None,
+            "references": [_file_identity(p) for p in self._voice.reference_audio()] or None,
             "language": self._language,
             "speed": self._voice.speed,
             "seed": self._seed,
@@ -719,6 +741,15 @@ class CoquiEngine(Engine):
 
             del model
             torch.cuda.empty_cache()
+
+
+def _file_identity(path: Path) -> list[Any]:
+    """Path, size and modification time: changes when the file does (for the clip cache)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return [str(path)]
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
 
 
 def _existing(path: Path) -> Path:

@@ -24,7 +24,7 @@ import platformdirs
 
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..voices import Voice
-from . import BUNDLED, DOWNLOADED, LOCAL, MISSING, NETWORK_TIMEOUT, Engine, require_network
+from . import BUNDLED, DOWNLOADED, LOCAL, MISSING, NETWORK_TIMEOUT, Engine, engine_threads, require_network
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,9 @@ class PiperEngine(Engine):
 
         try:
             piper_voice = PiperVoice.load(model, use_cuda=use_cuda)
+            threads = engine_threads()
+            if threads is not None:
+                piper_voice.session = _session(model, use_cuda, threads)
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
             raise EngineError(f"cannot load Piper voice {model}: {exc}") from None
         except Exception as exc:  # onnxruntime raises its own exception types
@@ -185,6 +188,17 @@ class PiperEngine(Engine):
             "noise_scale": self._config.noise_scale,
             "noise_w_scale": self._config.noise_w_scale,
         }
+
+
+def _session(model: Path, use_cuda: bool, threads: int) -> Any:
+    """An ONNX session limited to *threads* CPU threads (for worker processes)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    providers = ["CUDAExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
+    return onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
 
 
 def _use_cuda(device: str) -> bool:

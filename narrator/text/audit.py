@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from .mapped import Mapped
 from .markup import Dropped
+from .normalize import UNSPEAKABLE
 
 WORD = re.compile(r"[^\W_]+")
 """What counts as a word: letters and digits."""
@@ -29,7 +30,6 @@ _SHOWN = 60
 """Characters of an omission quoted in messages."""
 
 NOT_SPOKEN = "not spoken"
-UNSPEAKABLE = "unspeakable symbol"
 ON_PURPOSE = frozenset({"HTML comment", "HTML tag", "link target", "link reference",
                         "image source"})  # fmt: skip
 """Reasons for omissions that are markup, left out by design (logged at debug level)."""
@@ -87,15 +87,19 @@ def audit(source: str, spoken: Iterable[Mapped], dropped: Iterable[Dropped] = ()
     index = 0
     for match in WORD.finditer(source):
         start, end = match.span()
+        if lost and start < lost[-1][1]:
+            continue  # inside a dropped stretch already reported
         while index < len(covered) and covered[index][1] <= start:
             index += 1
         if index < len(covered) and covered[index][0] < end:
             continue
-        reason = _reason(dropped, starts, start, end)
-        if lost and lost[-1][2] == reason and not WORD.search(source, lost[-1][1], start):
-            lost[-1] = (lost[-1][0], end, reason)
+        item = _dropped_at(dropped, starts, start, end)
+        if item is not None:
+            lost.append((item.start, item.end, item.reason))
+        elif lost and lost[-1][2] == NOT_SPOKEN and not WORD.search(source, lost[-1][1], start):
+            lost[-1] = (lost[-1][0], end, NOT_SPOKEN)
         else:
-            lost.append((start, end, reason))
+            lost.append((start, end, NOT_SPOKEN))
     lost.extend((d.start, d.end, d.reason) for d in dropped if d.reason == UNSPEAKABLE)
     lost.sort()
     where = Positions(source)
@@ -120,11 +124,11 @@ def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _reason(dropped: list[Dropped], starts: list[int], start: int, end: int) -> str:
-    """The reason of the dropped stretch that covers ``[start, end)``, if any."""
+def _dropped_at(dropped: list[Dropped], starts: list[int], start: int, end: int) -> Dropped | None:
+    """The dropped stretch that covers ``[start, end)``, if any."""
     index = bisect.bisect_right(starts, start)
     for candidate in range(index - 1, max(-1, index - 9), -1):
         item = dropped[candidate]
         if item.start <= start and item.end >= end:
-            return item.reason
-    return NOT_SPOKEN
+            return item
+    return None

@@ -1,10 +1,10 @@
 """Breaking a sentence that is too long for an engine into chunks at clause boundaries.
 
 A segment is spoken in one engine call when it fits the engine's limit.  When
-it does not, it is cut into as few chunks as the limit allows, each cut at the
-strongest boundary near where an even split would put it, in this order of
-preference: the end of a sentence inside the segment (after ``?`` in a quote),
-a semicolon, colon or dash, a comma or closing bracket, the space before a
+it does not, it is cut into as few chunks as the limit allows (where the words
+allow it), each cut at the strongest boundary near where an even split would
+put it, in this order of preference: the end of a sentence inside the segment
+(after ``?`` in a quote), a semicolon, colon or dash, a comma or closing bracket, the space before a
 conjunction ("and", "but", "which", ...), any space.  A word is never cut,
 unless it alone is longer than the limit.  Narrator puts a short pause
 (:data:`narrator.stitch.CHUNK_PAUSE`) between the chunks of a segment.
@@ -41,6 +41,12 @@ _BOUNDARIES: tuple[tuple[int, re.Pattern[str]], ...] = (
 )
 """(strength, pattern): a chunk may end where a pattern's match ends."""
 
+_WEAK = 1
+"""A cut at a plain space."""
+
+_CLAUSE = 3
+"""A cut after a comma or stronger."""
+
 _BALANCE = 3.0
 """How much strength a cut loses for lying a whole limit away from an even split."""
 
@@ -63,8 +69,20 @@ def chunk(text: str, limit: int | None) -> list[str]:
     start = 0
     while len(text) - start > cap:
         remaining = len(text) - start
-        target = start + remaining / math.ceil(remaining / cap)
-        cut = _best_cut(positions, strengths, start, start + cap, target, cap)
+        count = math.ceil(remaining / cap)
+        target = start + remaining / count
+        # Fewest chunks first (what is left must fit in count - 1 chunks), unless
+        # that means cutting a clause in the middle where a clause boundary is near.
+        earliest = len(text) - (count - 1) * cap
+        tight = _best_cut(positions, strengths, max(start, earliest - 1), start + cap, target, cap)
+        loose = _best_cut(positions, strengths, start, start + cap, target, cap)
+        cut = None
+        if tight is not None:
+            cut = tight[0]
+            if loose is not None and tight[1] <= _WEAK < _CLAUSE <= loose[1]:
+                cut = loose[0]
+        elif loose is not None:
+            cut = loose[0]
         if cut is None:
             cut = _hard_cut(text, start, start + cap)
         piece = text[start:cut].strip()
@@ -101,17 +119,17 @@ def _candidates(text: str) -> tuple[list[int], list[int]]:
 
 def _best_cut(
     positions: list[int], strengths: list[int], start: int, end: int, target: float, cap: int
-) -> int | None:
-    """The best candidate in ``(start, end]`` (so the chunk fits), or None."""
+) -> tuple[int, int] | None:
+    """The best candidate in ``(start, end]`` (so the chunk fits) and its strength, or None."""
     first = bisect.bisect_right(positions, start)
     last = bisect.bisect_right(positions, end)
-    best: int | None = None
+    best: tuple[int, int] | None = None
     best_score = -math.inf
     for index in range(first, last):
         position = positions[index]
         score = strengths[index] - _BALANCE * abs(position - target) / cap
         if score > best_score:
-            best, best_score = position, score
+            best, best_score = (position, strengths[index]), score
     return best
 
 

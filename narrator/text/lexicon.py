@@ -150,7 +150,7 @@ def parse_lexicon(data: Mapping[str, Any], where: str = "lexicon") -> Lexicon:
     for name in TABLES:
         table = data.get(name, {})
         if not isinstance(table, Mapping):
-            raise LexiconError(f"{where}: [{name}] must be a table of \"key\" = \"replacement\"")
+            raise LexiconError(f'{where}: [{name}] must be a table of "key" = "replacement"')
         for key, value in table.items():
             if not key:
                 raise LexiconError(f"{where}: [{name}] has an empty key")

@@ -197,9 +197,14 @@ def _append(out: list[Piece], piece: Piece) -> None:
         if last.verbatim and piece.verbatim and last.end == piece.start:
             out[-1] = Piece(last.start, piece.end, last.text + piece.text, True)
             return
-        if not last.verbatim and not piece.verbatim and (last.start, last.end) == (
-            piece.start,
-            piece.end,
+        if (
+            not last.verbatim
+            and not piece.verbatim
+            and (last.start, last.end)
+            == (
+                piece.start,
+                piece.end,
+            )
         ):
             out[-1] = Piece(last.start, last.end, last.text + piece.text, False)
             return

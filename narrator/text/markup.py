@@ -96,7 +96,9 @@ _REF_LINK = re.compile(r"(?<!\\)\[([^\]\n]+)\]\[([^\]\n]*)\]")
 _AUTOLINK = re.compile(r"<((?:https?|ftp)://[^>\s]+|[^>\s@]+@[^>\s@]+\.[^>\s@]+)>")
 _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s+[^<>]*?)?/?>")
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
-_EMPHASIS = re.compile(r"(?<![\w\\*_~])(\*{1,3}|_{1,3}|~~)(?=[^\s*_~])(.+?)(?<=[^\s\\*_~])\1(?![\w*_~])")
+_EMPHASIS = re.compile(
+    r"(?<![\w\\*_~])(\*{1,3}|_{1,3}|~~)(?=[^\s*_~])(.+?)(?<=[^\s\\*_~])\1(?![\w*_~])"
+)
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 # Plain-text headings.
@@ -119,9 +121,10 @@ _KEYWORD_HEADING = re.compile(
 )
 _TITLE_AFTER_KEYWORD = re.compile(r"^\s*[:.—–-]\s*\S(?:.*[^.,;])?$|^\.?$")
 _NUMBER_HEADING = re.compile(rf"^(?:\d{{1,3}}|{_ROMAN})\.?$")
-_SMALL_WORDS = frozenset(
-    "a an and as at but by for from in into nor of on or over per the to up upon vs via with".split()
-)
+_SMALL_WORDS = frozenset({
+    "a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "nor", "of", "on",
+    "or", "over", "per", "the", "to", "up", "upon", "vs", "via", "with",
+})  # fmt: skip
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*\s*$")
 _TERMINAL = re.compile(r"[.!?…,;:\"'”’)\]]$")
 _MAX_HEADING_CHARS = 80
@@ -133,8 +136,8 @@ def parse(text: str) -> tuple[list[Block], list[Dropped]]:
     dropped: list[Dropped] = []
     comments = [(m.start(), m.end()) for m in _COMMENT.finditer(text)]
     dropped.extend(Dropped(a, b, "HTML comment") for a, b in comments)
-    document = Mapped.of(text).edit((a, b, "") for a, b in comments) if comments else (
-        Mapped.of(text)
+    document = (
+        Mapped.of(text).edit((a, b, "") for a, b in comments) if comments else (Mapped.of(text))
     )
     raws = _Lines(document.text, dropped).parse()
     ranges: list[tuple[int, int]] = []
@@ -165,38 +168,58 @@ def parse(text: str) -> tuple[list[Block], list[Dropped]]:
 
 
 def inline(text: Mapped, dropped: list[Dropped]) -> Mapped:
-    """*text* without inline Markdown: emphasis, code backticks, link and image syntax, tags."""
+    """*text* without inline Markdown: emphasis, code backticks, link and image syntax, tags.
+
+    What is kept (a link's text, an emphasized word) keeps its place in the input;
+    what is dropped with words in it (a link's target) is recorded in *dropped*.
+    """
     if not any(c in text.text for c in "*_~`[]<>\\"):
         return text
-    text = _drop(text, _IMAGE, dropped, "image source")
-    text = _drop(text, _LINK, dropped, "link target")
-    text = _drop(text, _REF_LINK, dropped, "link reference")
-    text = text.sub(_AUTOLINK, r"\1")
-    text = _drop(text, _HTML_TAG, dropped, "HTML tag")
-    text = text.sub(_CODE_SPAN, lambda m: m.group(2).strip() or None)
+    text = _unwrap(text, _IMAGE, dropped, "image source")
+    text = _unwrap(text, _LINK, dropped, "link target")
+    text = _unwrap(text, _REF_LINK, dropped, "link reference")
+    text = _unwrap(text, _AUTOLINK)
+    text = _drop_tags(text, dropped)
+    text = _unwrap(text, _CODE_SPAN, group=2)
     for _ in range(3):
-        changed = text.sub(_EMPHASIS, r"\2")
+        changed = _unwrap(text, _EMPHASIS, group=2)
         if changed is text:
             break
         text = changed
-    return text.sub(_ESCAPE, r"\1")
+    return _unwrap(text, _ESCAPE)
 
 
-def _drop(text: Mapped, pattern: re.Pattern[str], dropped: list[Dropped], reason: str) -> Mapped:
-    """Replace each match by its first group (a tag: by a space), recording what is left out.
-
-    What is left out is the second group (a link's target) or, for a pattern
-    without groups (an HTML tag), the whole match.
-    """
-    edits = []
+def _unwrap(
+    text: Mapped,
+    pattern: re.Pattern[str],
+    dropped: list[Dropped] | None = None,
+    reason: str = "",
+    group: int = 1,
+) -> Mapped:
+    """Keep only *group* of each match, in place; record a second group with words as dropped."""
+    edits: list[tuple[int, int, str]] = []
+    lost: list[tuple[int, int]] = []
     for match in pattern.finditer(text.text):
-        lost = match.span(2) if pattern.groups >= 2 else match.span()
-        if any(c.isalnum() for c in match.string[lost[0] : lost[1]]):
-            start, end = text.source_span(*lost)
-            dropped.append(Dropped(start, end, reason))
-        kept = match.group(1).strip() if pattern.groups else " "
-        edits.append((match.start(), match.end(), kept))
-    return text.edit(edits) if edits else text
+        keep_start, keep_end = match.span(group)
+        if dropped is not None and pattern.groups >= 2:
+            a, b = match.span(2)
+            if any(c.isalnum() for c in match.string[a:b]):
+                lost.append((a, b))
+        edits.append((match.start(), keep_start, ""))
+        edits.append((keep_end, match.end(), ""))
+    if dropped is not None and lost:
+        dropped.extend(Dropped(start, end, reason) for start, end in text.source_spans(lost))
+    return text.edit(e for e in edits if e[0] < e[1]) if edits else text
+
+
+def _drop_tags(text: Mapped, dropped: list[Dropped]) -> Mapped:
+    """HTML tags become spaces; recorded as dropped (their names are words)."""
+    matches = list(_HTML_TAG.finditer(text.text))
+    if not matches:
+        return text
+    spans = text.source_spans(m.span() for m in matches)
+    dropped.extend(Dropped(start, end, "HTML tag") for start, end in spans)
+    return text.edit((m.start(), m.end(), " ") for m in matches)
 
 
 def looks_like_heading(line: str) -> bool:
@@ -215,9 +238,7 @@ def looks_like_heading(line: str) -> bool:
     if _TERMINAL.search(line):
         return False
     letters = [c for c in line if c.isalpha()]
-    if len(letters) >= 2 and all(c.isupper() for c in letters) and any(
-        len(w) > 1 for w in words
-    ):
+    if len(letters) >= 2 and all(c.isupper() for c in letters) and any(len(w) > 1 for w in words):
         return True
     if not 2 <= len(words) <= 8 or not words[0][:1].isupper():
         return False
@@ -266,7 +287,7 @@ class _Lines:
                 break
             quote = True
             start += marker.end()
-            line = line[marker.end():]
+            line = line[marker.end() :]
         if not line.strip():
             self._flush()
             self.blank_before = True
@@ -287,7 +308,7 @@ class _Lines:
                 if len(heading.group(1)) == 1:
                     self._scene(start, end)
                 return
-            self._add(_Raw("heading", start + heading.start(2), start + heading.end(2), quote=quote))
+            self._add(_Raw(HEADING, start + heading.start(2), start + heading.end(2), quote=quote))
             self._flush()
             return
         setext = _SETEXT.match(line)

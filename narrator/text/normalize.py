@@ -43,13 +43,30 @@ from .mapped import Mapped
 from .markup import Dropped
 from .numbers import Numbers
 
-Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], "str | None"]]
+UNSPEAKABLE = "unspeakable symbol"
+"""The reason given for dropped emoji and other symbols no voice can say."""
+
+Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], "str | None"], "str | None", bool]
+"""(pattern, handler, needs, digits): the rule runs only on text that holds one of
+the characters of *needs* (any text for None) and, when *digits* is true, a digit."""
+
+_HAS_DIGIT = re.compile(r"\d")
+
+
+def _words(text: str) -> frozenset[str]:
+    """A set of words written as one string."""
+    return frozenset(text.split())
+
+
+def _table(text: str) -> dict[str, tuple[str, str]]:
+    """``key | singular | plural`` lines -> {key: (singular, plural)}."""
+    rows = (line.split("|") for line in text.strip().splitlines())
+    return {key.strip(): (one.strip(), many.strip()) for key, one, many in rows}
+
 
 # --- step 1: Unicode clean-up ---------------------------------------------------
 
-_CONTROL = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]+|[\t\n]+"
-)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]+|[\t\n]+")
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b\u200e\u200f"
     "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
@@ -67,7 +84,7 @@ def _compatibility(match: re.Match[str]) -> str | None:
         return None
     out = []
     for char in unicodedata.normalize("NFC", text):
-        if char in _KEEP_AS_IS or unicodedata.category(char)[0] in "SPC":
+        if char in _KEEP_AS_IS or unicodedata.category(char)[0] in "SC":
             out.append(char)
         else:
             out.append(unicodedata.normalize("NFKC", char))
@@ -87,30 +104,32 @@ _SPACE_BEFORE_PUNCTUATION = re.compile(r" (?=[,.;:!?…](?:\s|$))")
 
 def _drop_symbols(text: Mapped, dropped: list[Dropped] | None) -> Mapped:
     """*text* without symbols that cannot be spoken; emoji and the like are reported."""
-    edits = []
+    edits: list[tuple[int, int, str]] = []
     reported = []
     for match in _PUNCTUATION_RUN.finditer(text.text):
         run = match.group(0)
         if run.isascii() and not any(c in _SILENT for c in run):
             continue
-        kept = []
+        begin = None
         report = False
-        for char in run:
-            if char in _SILENT:
-                continue
-            category = unicodedata.category(char)
-            if category[0] in "PM" or category == "Zs":
-                kept.append(char)
-            else:
+        for offset, char in enumerate(run + " "):
+            keep = offset == len(run) or (
+                char not in _SILENT and (unicodedata.category(char)[0] in "PM"
+                                         or unicodedata.category(char) == "Zs")
+            )  # fmt: skip
+            if not keep and begin is None:
+                begin, report = offset, False
+            if not keep and char not in _SILENT:
                 report = True
-        new = "".join(kept)
-        if new != run:
-            edits.append((match.start(), match.end(), new or " "))
-            if report:
-                reported.append(match.span())
+            if keep and begin is not None:
+                span = (match.start() + begin, match.start() + offset)
+                edits.append((*span, " "))
+                if report:
+                    reported.append(span)
+                begin = None
     if dropped is not None and reported:
         for start, end in text.source_spans(reported):
-            dropped.append(Dropped(start, end, "unspeakable symbol"))
+            dropped.append(Dropped(start, end, UNSPEAKABLE))
     return text.edit(edits) if edits else text
 
 
@@ -139,7 +158,12 @@ class Normalizer:
             text = self.lexicon.apply(text)
         if heading and self.english:
             text = _heading_case(text)
-        for pattern, handler in self._rules:
+        digits = _HAS_DIGIT.search(text.text) is not None
+        for pattern, handler, needs, wants_digits in self._rules:
+            if wants_digits and not digits:
+                continue
+            if needs is not None and not any(c in text.text for c in needs):
+                continue
             text = text.sub(pattern, handler)
         if heading and self.english:
             text = text.sub(_HEADING_ROMAN, lambda m: self._heading_roman(m))
@@ -168,7 +192,7 @@ _AT_END = re.compile(r"[\"'”’»)\]]*\s*$")
 
 
 def _final_period(match: re.Match[str]) -> str:
-    """"." when the match ends with a period that also ends the sentence."""
+    """A period when the match ends with one that also ends the sentence, else nothing."""
     if match.group(0).endswith(".") and _AT_END.match(match.string, match.end()):
         return "."
     return ""
@@ -183,7 +207,7 @@ _HEADING_ROMAN = re.compile(rf"^({_ROMAN})((?:[.:]\s.*|\.?)$)")
 
 
 def roman_value(text: str) -> int | None:
-    """"XIV" -> 14, or None when *text* is not a valid Roman numeral."""
+    """The value of a Roman numeral ("XIV" -> 14), or None when *text* is not one."""
     if not text or not _ROMAN_FULL.match(text):
         return None
     total = 0
@@ -317,51 +341,102 @@ _BEFORE_NUMBERS = {
 }  # fmt: skip
 """Abbreviations read so only before a number ("No. 5", "pp. 10-12", "c. 1850")."""
 
-_UNITS: dict[str, tuple[str, str]] = {
-    "km": ("kilometer", "kilometers"), "m": ("meter", "meters"), "cm": ("centimeter", "centimeters"),
-    "mm": ("millimeter", "millimeters"), "µm": ("micrometer", "micrometers"),
-    "μm": ("micrometer", "micrometers"), "nm": ("nanometer", "nanometers"),
-    "mi": ("mile", "miles"), "ft": ("foot", "feet"), "yd": ("yard", "yards"),
-    "kg": ("kilogram", "kilograms"), "g": ("gram", "grams"), "mg": ("milligram", "milligrams"),
-    "µg": ("microgram", "micrograms"), "μg": ("microgram", "micrograms"),
-    "lb": ("pound", "pounds"), "lbs": ("pounds", "pounds"), "oz": ("ounce", "ounces"),
-    "L": ("liter", "liters"), "ml": ("milliliter", "milliliters"), "mL": ("milliliter", "milliliters"),
-    "cl": ("centiliter", "centiliters"), "dl": ("deciliter", "deciliters"),
-    "gal": ("gallon", "gallons"), "mph": ("mile per hour", "miles per hour"),
-    "km/h": ("kilometer per hour", "kilometers per hour"), "kph": ("kilometer per hour",
-    "kilometers per hour"), "kmh": ("kilometer per hour", "kilometers per hour"),
-    "m/s": ("meter per second", "meters per second"),
-    "°C": ("degree Celsius", "degrees Celsius"), "°F": ("degree Fahrenheit", "degrees Fahrenheit"),
-    "℃": ("degree Celsius", "degrees Celsius"), "℉": ("degree Fahrenheit", "degrees Fahrenheit"),
-    "ºC": ("degree Celsius", "degrees Celsius"), "ºF": ("degree Fahrenheit", "degrees Fahrenheit"),
-    "° C": ("degree Celsius", "degrees Celsius"), "° F": ("degree Fahrenheit", "degrees Fahrenheit"),
-    "°": ("degree", "degrees"), "º": ("degree", "degrees"),
-    "Hz": ("hertz", "hertz"), "kHz": ("kilohertz", "kilohertz"), "MHz": ("megahertz", "megahertz"),
-    "GHz": ("gigahertz", "gigahertz"), "kB": ("kilobyte", "kilobytes"), "KB": ("kilobyte", "kilobytes"),
-    "MB": ("megabyte", "megabytes"), "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"),
-    "kbps": ("kilobit per second", "kilobits per second"),
-    "Mbps": ("megabit per second", "megabits per second"),
-    "Gbps": ("gigabit per second", "gigabits per second"),
-    "W": ("watt", "watts"), "kW": ("kilowatt", "kilowatts"), "MW": ("megawatt", "megawatts"),
-    "GW": ("gigawatt", "gigawatts"), "kWh": ("kilowatt hour", "kilowatt hours"),
-    "V": ("volt", "volts"), "mA": ("milliamp", "milliamps"), "mAh": ("milliamp hour",
-    "milliamp hours"), "ms": ("millisecond", "milliseconds"), "sec": ("second", "seconds"),
-    "secs": ("seconds", "seconds"), "min": ("minute", "minutes"), "mins": ("minutes", "minutes"),
-    "h": ("hour", "hours"), "hr": ("hour", "hours"), "hrs": ("hours", "hours"),
-    "yr": ("year", "years"), "yrs": ("years", "years"), "ha": ("hectare", "hectares"),
-    "kcal": ("kilocalorie", "kilocalories"), "cal": ("calorie", "calories"),
-    "psi": ("P S I", "P S I"), "dB": ("decibel", "decibels"), "rpm": ("R P M", "R P M"),
-    "bpm": ("beat per minute", "beats per minute"), "fps": ("frame per second",
-    "frames per second"), "px": ("pixel", "pixels"), "x": ("times", "times"),
-    "%": ("percent", "percent"), "‰": ("per mille", "per mille"),
-    "m²": ("square meter", "square meters"), "m2": ("square meter", "square meters"),
-    "km²": ("square kilometer", "square kilometers"), "km2": ("square kilometer",
-    "square kilometers"), "cm²": ("square centimeter", "square centimeters"),
-    "ft²": ("square foot", "square feet"), "sq ft": ("square foot", "square feet"),
-    "sq. ft.": ("square foot", "square feet"), "m³": ("cubic meter", "cubic meters"),
-    "cm³": ("cubic centimeter", "cubic centimeters"), "cc": ("cubic centimeter",
-    "cubic centimeters"), "percent": ("percent", "percent"), "per cent": ("percent", "percent"),
-}  # fmt: skip
+_UNITS = _table("""
+    km       | kilometer          | kilometers
+    m        | meter              | meters
+    cm       | centimeter         | centimeters
+    mm       | millimeter         | millimeters
+    µm       | micrometer         | micrometers
+    μm       | micrometer         | micrometers
+    nm       | nanometer          | nanometers
+    mi       | mile               | miles
+    ft       | foot               | feet
+    yd       | yard               | yards
+    kg       | kilogram           | kilograms
+    g        | gram               | grams
+    mg       | milligram          | milligrams
+    µg       | microgram          | micrograms
+    μg       | microgram          | micrograms
+    lb       | pound              | pounds
+    lbs      | pounds             | pounds
+    oz       | ounce              | ounces
+    L        | liter              | liters
+    ml       | milliliter         | milliliters
+    mL       | milliliter         | milliliters
+    cl       | centiliter         | centiliters
+    dl       | deciliter          | deciliters
+    gal      | gallon             | gallons
+    mph      | mile per hour      | miles per hour
+    km/h     | kilometer per hour | kilometers per hour
+    kph      | kilometer per hour | kilometers per hour
+    kmh      | kilometer per hour | kilometers per hour
+    m/s      | meter per second   | meters per second
+    °C       | degree Celsius     | degrees Celsius
+    °F       | degree Fahrenheit  | degrees Fahrenheit
+    ℃        | degree Celsius     | degrees Celsius
+    ℉        | degree Fahrenheit  | degrees Fahrenheit
+    ºC       | degree Celsius     | degrees Celsius
+    ºF       | degree Fahrenheit  | degrees Fahrenheit
+    ° C      | degree Celsius     | degrees Celsius
+    ° F      | degree Fahrenheit  | degrees Fahrenheit
+    °        | degree             | degrees
+    º        | degree             | degrees
+    Hz       | hertz              | hertz
+    kHz      | kilohertz          | kilohertz
+    MHz      | megahertz          | megahertz
+    GHz      | gigahertz          | gigahertz
+    kB       | kilobyte           | kilobytes
+    KB       | kilobyte           | kilobytes
+    MB       | megabyte           | megabytes
+    GB       | gigabyte           | gigabytes
+    TB       | terabyte           | terabytes
+    kbps     | kilobit per second | kilobits per second
+    Mbps     | megabit per second | megabits per second
+    Gbps     | gigabit per second | gigabits per second
+    W        | watt               | watts
+    kW       | kilowatt           | kilowatts
+    MW       | megawatt           | megawatts
+    GW       | gigawatt           | gigawatts
+    kWh      | kilowatt hour      | kilowatt hours
+    V        | volt               | volts
+    mA       | milliamp           | milliamps
+    mAh      | milliamp hour      | milliamp hours
+    ms       | millisecond        | milliseconds
+    sec      | second             | seconds
+    secs     | seconds            | seconds
+    min      | minute             | minutes
+    mins     | minutes            | minutes
+    h        | hour               | hours
+    hr       | hour               | hours
+    hrs      | hours              | hours
+    yr       | year               | years
+    yrs      | years              | years
+    ha       | hectare            | hectares
+    kcal     | kilocalorie        | kilocalories
+    cal      | calorie            | calories
+    psi      | P S I              | P S I
+    dB       | decibel            | decibels
+    rpm      | R P M              | R P M
+    bpm      | beat per minute    | beats per minute
+    fps      | frame per second   | frames per second
+    px       | pixel              | pixels
+    x        | times              | times
+    %        | percent            | percent
+    ‰        | per mille          | per mille
+    m²       | square meter       | square meters
+    m2       | square meter       | square meters
+    km²      | square kilometer   | square kilometers
+    km2      | square kilometer   | square kilometers
+    cm²      | square centimeter  | square centimeters
+    ft²      | square foot        | square feet
+    sq ft    | square foot        | square feet
+    sq. ft.  | square foot        | square feet
+    m³       | cubic meter        | cubic meters
+    cm³      | cubic centimeter   | cubic centimeters
+    cc       | cubic centimeter   | cubic centimeters
+    percent  | percent            | percent
+    per cent | percent            | percent
+""")
 """Unit symbols read after a number: (singular, plural)."""
 
 _UNIT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
@@ -407,23 +482,23 @@ _MONARCHS = (
     r"Pepin|Childeric|Clovis|Dagobert|Hugh|Hugo|Robert|Raymond|Baldwin|Guy|Jaime|Ramiro"
 )
 
-_PLURAL_IRREGULAR = frozenset(
-    "people men women children feet teeth mice geese sheep fish deer persons cattle".split()
+_PLURAL_IRREGULAR = _words(
+    "people men women children feet teeth mice geese sheep fish deer persons cattle"
 )
-_NOT_PLURAL = frozenset(
+_NOT_PLURAL = _words(
     "is was has his its this us thus as yes bus gas plus less always perhaps besides across "
-    "towards afterwards whereas news series species chaos ethos bias lens was does goes".split()
+    "towards afterwards whereas news series species chaos ethos bias lens was does goes"
 )
-_YEAR_BEFORE = frozenset(
+_YEAR_BEFORE = _words(
     "in since until till by from during before after around circa ca c year years summer "
     "winter spring autumn fall early late mid of between to through and or than about "
     "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
+    "jan feb mar apr jun jul aug sep sept oct nov dec"
 )
-_COUNT_BEFORE = frozenset(
+_COUNT_BEFORE = _words(
     "number numbers page pages room rooms code pin flight bus route line apartment suite "
     "unit platform channel exit highway no # p pp over under nearly almost exactly only "
-    "some just the".split()
+    "some just the"
 )
 _YEAR_AFTER = re.compile(r"\s*(?:AD|A\.D\.|BC|B\.C\.|BCE|B\.C\.E\.|CE|C\.E\.)(?!\w)")
 _NEXT_WORD = re.compile(r"\s+([^\W\d_][\w'’-]*)")
@@ -433,15 +508,16 @@ _PREVIOUS_WORD = re.compile(r"(\w[\w.]*|#)\s*$")
 def _is_year(match: re.Match[str], digits: str) -> bool:
     """Whether a bare four-digit number is read as a year.
 
-    Only 1100-2099 can be a year.  Then, in order: "AD"/"BC" after it, or a
+    Only 1000-2099 can be a year.  Then, in order: "AD"/"BC" after it, or a
     word such as "in", "since", "by", "during", a month or a season before it,
     makes it a year; "number", "page", "room", "over", "the" and the like
-    before it make it a count; so does a plural noun after it ("1984 people",
-    "1500 meters"), or "of" ("1500 of them").  Anything else is a year
+    before it make it a count, and so does a value below 1100 ("1066" is a year
+    only after "in" and the like); so does a plural noun after it ("1984
+    people", "1500 meters"), or "of" ("1500 of them").  Anything else is a year
     ("1984 was", "born 1984.", "1984" alone).
     """
     value = int(digits)
-    if not 1100 <= value <= 2099:
+    if not 1000 <= value <= 2099:
         return False
     text = match.string
     if _YEAR_AFTER.match(text, match.end()):
@@ -450,7 +526,7 @@ def _is_year(match: re.Match[str], digits: str) -> bool:
     before = previous.group(1).lower().rstrip(".") if previous else ""
     if before in _YEAR_BEFORE:
         return True
-    if before in _COUNT_BEFORE:
+    if before in _COUNT_BEFORE or value < 1100:
         return False
     following = _NEXT_WORD.match(text, match.end())
     if following:
@@ -491,52 +567,57 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
 
     rules: list[Rule] = []
 
-    def rule(pattern: str, flags: int = 0) -> Callable[[Callable[[re.Match[str]], str | None]], None]:
+    def rule(
+        pattern: str, flags: int = 0, needs: str | None = None, digits: bool = True
+    ) -> Callable[[Callable[[re.Match[str]], str | None]], None]:
         def add(handler: Callable[[re.Match[str]], str | None]) -> None:
-            rules.append((re.compile(pattern, flags), handler))
+            rules.append((re.compile(pattern, flags), handler, needs, digits))
 
         return add
 
     # URLs and e-mail addresses.
-    rules.append((_EMAIL, _email_reader("en")))
-    rules.append((_URL, _url_reader("en")))
+    rules.append((_EMAIL, _email_reader("en"), "@", False))
+    rules.append((_URL, _url_reader("en"), "./", False))
 
     # Abbreviations.
-    @rule(r"(?<!\w)#(?=\s?\d)|(?<!\w)~(?=\s?\d)")
+    @rule(r"(?<!\w)#(?=\s?\d)|(?<!\w)~(?=\s?\d)", needs="#~")
     def _number_sign(m: re.Match[str]) -> str:
         return "about " if m.group(0) == "~" else "number "
 
-    @rule(r"(?<![\w.])(" + "|".join(_BEFORE_NUMBERS) + r")\.(?=\s?\d)", re.IGNORECASE)
+    @rule(r"(?<![\w.])(" + "|".join(_BEFORE_NUMBERS) + r")\.(?=\s?\d)", re.IGNORECASE, needs=".")
     def _before_number(m: re.Match[str]) -> str:
         word = _BEFORE_NUMBERS[m.group(1).lower()]
         return word.capitalize() if _starts_sentence(m) else word
 
     @rule(r"(?<![\w.])(" + "|".join(_TITLES) + r")\.(?=\s+[A-Z])"
           r"|(?<![\w.])(" + "|".join(_ALWAYS_TITLES) + r")\."
-          r"|(?<![\w.])(Mr|Mrs|Ms|Dr|St)(?=\s+[A-Z])")  # fmt: skip
+          r"|(?<![\w.])(Mr|Mrs|Ms|Dr|St)(?=\s+[A-Z])", digits=False)  # fmt: skip
     def _title(m: re.Match[str]) -> str:
         return _TITLES[m.group(1) or m.group(2) or m.group(3)]
 
-    @rule(r"(?<=[A-Za-z0-9] )(" + "|".join(_STREETS) + r")\.")
+    @rule(r"(?<=[A-Za-z0-9] )(" + "|".join(_STREETS) + r")\.", needs=".", digits=False)
     def _street(m: re.Match[str]) -> str | None:
         previous = _PREVIOUS_WORD.search(m.string, 0, m.start())
         if previous is None or not (previous.group(1)[:1].isupper()
-                                    or previous.group(1)[:1].isdigit()):  # fmt: skip
+                                    or previous.group(1)[:1].isdigit()
+                                    or previous.group(1).lower() == "the"):  # fmt: skip
             return None
         return _STREETS[m.group(1)] + _final_period(m)
 
     latin = "|".join(re.escape(k) for k in sorted(_LATIN, key=len, reverse=True))
 
-    @rule(rf"(?<![\w.])(?:{latin})(?![\w])")
+    @rule(rf"(?<![\w.])(?:{latin})(?![\w])", digits=False)
     def _latin(m: re.Match[str]) -> str:
         return _LATIN[m.group(0)] + _final_period(m)
 
-    @rule(r"(?<=\w) v\. (?=[A-Z])")
+    @rule(r"(?<=\w) v\. (?=[A-Z])", needs=".", digits=False)
     def _versus(m: re.Match[str]) -> str | None:
         previous = _PREVIOUS_WORD.search(m.string, 0, m.start() + 1)
         return " versus " if previous and previous.group(1)[:1].isupper() else None
 
-    @rule(r"(?<![\w.])(Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.")
+    @rule(
+        r"(?<![\w.])(Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.", needs=".", digits=False
+    )
     def _month_abbreviation(m: re.Match[str]) -> str:
         return _MONTHS[_MONTH_ALIASES[m.group(1).lower()] - 1] + _final_period(m)
 
@@ -564,14 +645,14 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         said = f"{name} {n.ordinal(day)}"
         return f"{said}, {year_words(year)}" if year else said
 
-    @rule(r"(?<![\w.-])(\d{4})-(\d{2})-(\d{2})(?![\w-]|\.\d)")
+    @rule(r"(?<![\w.-])(\d{4})-(\d{2})-(\d{2})(?![\w-]|\.\d)", needs="-")
     def _iso_date(m: re.Match[str]) -> str | None:
         year, month, day = m.group(1), int(m.group(2)), int(m.group(3))
         if not (1 <= month <= 12 and 1 <= day <= 31):
             return None
         return date(year, month, day, day_first=False)
 
-    @rule(r"(?<![\w/.])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\w/]|\.\d)")
+    @rule(r"(?<![\w/.])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\w/]|\.\d)", needs="/")
     def _slash_date(m: re.Match[str]) -> str | None:
         first, second, year = int(m.group(1)), int(m.group(2)), m.group(3)
         if len(year) == 2:
@@ -583,7 +664,7 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         return date(year, month, day, day_first=day_first)
 
     @rule(rf"(?<![\w.])({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?![\w:]|[.,]\d)"
-          r"(?:,?\s+(\d{4})(?![\w]|[.,]\d))?")  # fmt: skip
+          r"(?:,?\s+(\d{4})(?![\w]|[.,]\d))?", needs="JFMASOND")  # fmt: skip
     def _month_day(m: re.Match[str]) -> str | None:
         day = int(m.group(2))
         if not 1 <= day <= 31:
@@ -593,7 +674,7 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         return said[4:] if british and _after_the(m) else said
 
     @rule(rf"(?<![\w.,])(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH})\.?(?![\w])"
-          r"(?:,?\s+(\d{4})(?![\w]|[.,]\d))?")  # fmt: skip
+          r"(?:,?\s+(\d{4})(?![\w]|[.,]\d))?", needs="JFMASOND")  # fmt: skip
     def _day_month(m: re.Match[str]) -> str | None:
         day = int(m.group(1))
         if not 1 <= day <= 31:
@@ -603,6 +684,12 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
 
     # Times.
     def clock(hour: int, minute: int, second: int | None, half: str | None) -> str:
+        if second is not None and half is None:  # 1:02:05 is a duration
+            parts = [(hour, "hour"), (minute, "minute"), (second, "second")]
+            said_parts = [f"{n.cardinal(v)} {u}{'' if v == 1 else 's'}" for v, u in parts if v]
+            if len(said_parts) > 1:
+                return " ".join(said_parts[:-1]) + " and " + said_parts[-1]
+            return said_parts[0] if said_parts else "zero seconds"
         said = n.cardinal(hour)
         if minute == 0 and half is None and second is None:
             said += " hundred" if hour > 12 or hour == 0 else " o'clock"
@@ -628,13 +715,13 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
             return None
         return clock(hour, minute, second, half) + _final_period(m)
 
-    @rule(r"(?<![\w.:])(\d+):(\d+)(?![\w:]|\.\d)")
+    @rule(r"(?<![\w.:])(\d+):(\d+)(?![\w:]|\.\d)", needs=":")
     def _ratio(m: re.Match[str]) -> str:
         return f"{n.integer(m.group(1))} to {n.integer(m.group(2))}"
 
     # Money.
     @rule(rf"(?<![\w])([-−])?({_CURRENCY})\s?({_NUM})(?:\s?({_SCALE})(?![\w]))?"
-          rf"|(?<![\w.,])({_NUM})\s?(€|£|¥|₹)(?![\w])")  # fmt: skip
+          rf"|(?<![\w.,])({_NUM})\s?(€|£|¥|₹)(?![\w])", needs="$€£¥₹₩₽₿F")  # fmt: skip
     def _money(m: re.Match[str]) -> str | None:
         if m.group(2) is not None:
             sign, symbol, amount, scale = m.group(1), m.group(2), m.group(3), m.group(4)
@@ -674,12 +761,12 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
             said += " to " + number(second)
         return f"{said}{'-' if adjective else ' '}{metric(words)}"
 
-    @rule(r"(?<!\w)(\d)['′]\s?(\d{1,2})(?:\"|″|'')")
+    @rule(r"(?<!\w)(\d)['′]\s?(\d{1,2})(?:\"|″|'')", needs="'′")
     def _feet_inches(m: re.Match[str]) -> str:
         return f"{n.cardinal(int(m.group(1)))} foot {n.cardinal(int(m.group(2)))}"
 
     # Decades and ordinals.
-    @rule(r"(?<![\w'’])(?:(1[1-9]|20)(\d)0|['’](\d)0|([1-9])0)s(?!\w)")
+    @rule(r"(?<![\w'’])(?:(1[1-9]|20)(\d)0|['’](\d)0|([1-9])0)s(?!\w)", needs="s")
     def _decade(m: re.Match[str]) -> str:
         if m.group(1):
             said = n.year(int(m.group(1) + m.group(2) + "0"))
@@ -689,17 +776,17 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         last = last[:-1] + "ies" if last.endswith("y") else last + "s"
         return f"{head} {last}".strip()
 
-    @rule(rf"(?<![\w.,])({_INT})(st|nd|rd|th|ST|ND|RD|TH)(?!\w)")
+    @rule(rf"(?<![\w.,])({_INT})(st|nd|rd|th|ST|ND|RD|TH)(?!\w)", needs="snrtSNRT")
     def _ordinal(m: re.Match[str]) -> str:
         return n.ordinal(int(m.group(1).replace(",", "")))
 
     # Multiplication, versions.
-    @rule(r"(?<![\w.,])(\d+)\s?[x×*]\s?(\d+)(?![\w]|[.,]\d)")
+    @rule(r"(?<![\w.,])(\d+)\s?[x×*]\s?(\d+)(?![\w]|[.,]\d)", needs="x×*")
     def _by(m: re.Match[str]) -> str:
         joint = " times " if "*" in m.group(0) else " by "
         return n.integer(m.group(1)) + joint + n.integer(m.group(2))
 
-    @rule(r"(?<![\w.])(v)?(\d+(?:\.\d+){2,})(?![\w]|\.\d)|(?<![\w.])v(?=\d)")
+    @rule(r"(?<![\w.])(v)?(\d+(?:\.\d+){2,})(?![\w]|\.\d)|(?<![\w.])v(?=\d)", needs=".v")
     def _version(m: re.Match[str]) -> str:
         if m.group(2) is None:
             return "version "
@@ -719,7 +806,11 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
             name = n.ordinal(bottom) + ("" if top == 1 else "s")
         return f"{n.cardinal(top)} {name}"
 
-    @rule(r"(?:(?<![\w.,])(\d+)\s?)?([½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞⅐⅑⅒])")
+    @rule(
+        r"(?:(?<![\w.,])(\d+)\s?)?([½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞⅐⅑⅒])",
+        needs="".join(_FRACTION_CHARS),
+        digits=False,
+    )
     def _fraction_char(m: re.Match[str]) -> str:
         top, bottom = _FRACTION_CHARS[m.group(2)]
         said = fraction(top, bottom)
@@ -728,7 +819,7 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
                                                        if top == 1 else said)  # fmt: skip
         return said
 
-    @rule(r"(?<![\w/.,])(?:(\d{1,3})\s+)?(\d+)\s?[/⁄]\s?(\d+)(?![\w/]|[.,]\d)")
+    @rule(r"(?<![\w/.,])(?:(\d{1,3})\s+)?(\d+)\s?[/⁄]\s?(\d+)(?![\w/]|[.,]\d)", needs="/⁄")
     def _fraction(m: re.Match[str]) -> str:
         whole, top, bottom = m.group(1), int(m.group(2)), int(m.group(3))
         if bottom in _FRACTION_DENOMINATORS and 0 < top < bottom * 2 and top != bottom:
@@ -742,7 +833,7 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
 
     # Ranges.
     @rule(r"(?<![\w.,])(\d{4}|\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s?([–—]|-(?=\d))\s?"
-          r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w]|[.,]\d)")  # fmt: skip
+          r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w]|[.,]\d)", needs="-–—")  # fmt: skip
     def _range(m: re.Match[str]) -> str | None:
         first, dash, second = m.groups()
         if dash == "-" and m.string[m.start(2) - 1 : m.start(2)].isspace():
@@ -766,11 +857,11 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         return " "
 
     # Signs, decimals, and plain numbers (years among them).
-    @rule(r"(?<![\w.,)\]])([-−+])(?=\.?\d)")
+    @rule(r"(?<![\w.,)\]])([-−+])(?=\.?\d)", needs="-−+")
     def _sign(m: re.Match[str]) -> str:
         return "plus " if m.group(1) == "+" else "minus "
 
-    @rule(rf"(?<![\w.,])({_INT})?\.(\d+)(?![\w]|\.\d)")
+    @rule(rf"(?<![\w.,])({_INT})?\.(\d+)(?![\w]|\.\d)", needs=".")
     def _decimal(m: re.Match[str]) -> str:
         return n.decimal((m.group(1) or "").replace(",", ""), m.group(2))
 
@@ -782,14 +873,14 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         return n.integer(digits)
 
     # Roman numerals.
-    @rule(rf"\b({_KEYWORDS_BEFORE_ROMAN})\s+({_ROMAN})(?![\w'’])")
+    @rule(rf"\b({_KEYWORDS_BEFORE_ROMAN})\s+({_ROMAN})(?![\w'’])", needs="IVXLCDM", digits=False)
     def _roman_after_keyword(m: re.Match[str]) -> str | None:
         value = roman_value(m.group(2))
         if value is None or m.group(2) in _LETTER_LIKE:
             return None
         return f"{m.group(1)} {n.cardinal(value)}"
 
-    @rule(rf"\b({_MONARCHS})\s+({_ROMAN})(?![\w'’])")
+    @rule(rf"\b({_MONARCHS})\s+({_ROMAN})(?![\w'’])", needs="IVXLCDM", digits=False)
     def _regnal(m: re.Match[str]) -> str | None:
         value = roman_value(m.group(2))
         if value is None or m.group(2) in _LETTER_LIKE:
@@ -809,23 +900,23 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         "€": " euro ", "£": " pound ", "_": " ", "--": " — ", "№": " number ",
     }  # fmt: skip
 
-    @rule(r"(?<=\b[CFJ])#(?!\w)")
+    @rule(r"(?<=\b[CFJ])#(?!\w)", needs="#", digits=False)
     def _sharp(m: re.Match[str]) -> str:
         return " sharp"
 
-    @rule(r"\+\+|\+")
+    @rule(r"\+\+|\+", needs="+", digits=False)
     def _plus(m: re.Match[str]) -> str:
         return " plus plus " if m.group(0) == "++" else " plus "
 
-    @rule(r"(?<!\w)#(?=[^\W\d_])")
+    @rule(r"(?<!\w)#(?=[^\W\d_])", needs="#", digits=False)
     def _hashtag(m: re.Match[str]) -> str:
         return "hashtag "
 
-    @rule(r"(?<=\s)<(?=\s)|(?<=\s)>(?=\s)")
+    @rule(r"(?<=\s)<(?=\s)|(?<=\s)>(?=\s)", needs="<>", digits=False)
     def _compare(m: re.Match[str]) -> str:
         return "less than" if m.group(0) == "<" else "greater than"
 
-    @rule(r"\b[Aa]nd/or\b|(?<=\w)/(?=\w)|(?<!\w)w/(?=\s)")
+    @rule(r"\b[Aa]nd/or\b|(?<=\w)/(?=\w)|(?<!\w)w/(?=\s)", needs="/", digits=False)
     def _slash(m: re.Match[str]) -> str:
         if m.group(0) == "w/":
             return "with"
@@ -835,11 +926,12 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         after = m.string[m.end()]
         return " or " if before.islower() and after.islower() else " "
 
-    @rule("|".join(re.escape(s) for s in sorted(symbols, key=len, reverse=True)))
+    @rule("|".join(re.escape(s) for s in sorted(symbols, key=len, reverse=True)),
+          needs="".join({s[0] for s in symbols}), digits=False)  # fmt: skip
     def _symbol(m: re.Match[str]) -> str:
         return symbols[m.group(0)]
 
-    @rule(r"(?<!\w)#+(?!\w)|#")
+    @rule(r"(?<!\w)#+(?!\w)|#", needs="#", digits=False)
     def _stray_hash(m: re.Match[str]) -> str:
         return " "
 
@@ -878,16 +970,36 @@ _AND_WORDS = {
 }  # fmt: skip
 
 
+_GERMAN_ORDINAL = re.compile(
+    r"\b(am|im|vom|zum|beim|dem|den|der|die|das|des|zur|seit|ab|bis|ein|eine|einem|einen|"
+    r"jeden|jedem) (\d{1,3})\.(?= \w)",
+    re.IGNORECASE,
+)
+"""A German ordinal, written "3." after an article or preposition: "am 3. Mai"."""
+_GERMAN_DATIVE = frozenset({"am", "im", "vom", "zum", "beim", "dem", "den", "zur", "des",
+                            "seit", "ab", "bis", "einem", "einen", "jeden", "jedem"})  # fmt: skip
+
+
+def _german_ordinal(numbers: Numbers) -> Callable[[re.Match[str]], str]:
+    def say(match: re.Match[str]) -> str:
+        ordinal = numbers.ordinal(int(match.group(2)))  # "dritte"
+        if match.group(1).lower() in _GERMAN_DATIVE and ordinal.endswith("e"):
+            ordinal += "n"
+        return f"{match.group(1)} {ordinal}"
+
+    return say
+
+
 def _generic_rules(numbers: Numbers) -> list[Rule]:
     """Rules for languages other than English: URLs, numbers with num2words, % and &."""
     rules: list[Rule] = []
     base = numbers.base
     if base in _URL_WORDS:
-        rules.append((_EMAIL, _email_reader(base)))
-        rules.append((_URL, _url_reader(base)))
+        rules.append((_EMAIL, _email_reader(base), "@", False))
+        rules.append((_URL, _url_reader(base), "./", False))
     if base in _AND_WORDS:
         word = _AND_WORDS[base]
-        rules.append((re.compile(r"\s?&\s?"), lambda m: f" {word} "))
+        rules.append((re.compile(r"\s?&\s?"), lambda m: f" {word} ", "&", False))
     if not numbers.available:
         return rules
     group, point = _SEPARATORS.get(base, (",", "."))
@@ -905,7 +1017,7 @@ def _generic_rules(numbers: Numbers) -> list[Rule]:
         digits = re.sub(r"\D", "", whole)
         if fraction:
             said = numbers.decimal(digits, fraction)
-        elif len(digits) == 4 and 1100 <= int(digits) <= 1999 and sign is None:
+        elif whole.isdigit() and len(whole) == 4 and 1100 <= int(whole) <= 1999 and not sign:
             said = numbers.year(int(digits))
         else:
             said = numbers.integer(digits)
@@ -915,8 +1027,12 @@ def _generic_rules(numbers: Numbers) -> list[Rule]:
             said += " " + percent
         return said
 
-    rules.append((pattern, say))
-    rules.append((re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])"), lambda m: " "))
+    if base == "de":
+        rules.append((_GERMAN_ORDINAL, _german_ordinal(numbers), ".", True))
+    rules.append((pattern, say, None, True))
+    rules.append(
+        (re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])"), lambda m: " ", None, True)
+    )
     return rules
 
 

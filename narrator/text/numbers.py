@@ -77,7 +77,7 @@ class Numbers:
         return self.cardinal(value)
 
     def digits(self, text: str, zero: str = "zero") -> str:
-        """ "007" -> "zero zero seven" (in English; elsewhere each digit's cardinal)."""
+        """Each digit as a word: "007" -> "zero zero seven" (elsewhere: each digit's cardinal)."""
         words = []
         for char in text:
             if not char.isdigit():

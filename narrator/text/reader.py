@@ -27,10 +27,7 @@ def read_text(source: str | Path) -> str:
     """
     name = "standard input" if str(source) == STDIN else str(source)
     try:
-        if str(source) == STDIN:
-            data = sys.stdin.buffer.read()
-        else:
-            data = Path(source).read_bytes()
+        data = sys.stdin.buffer.read() if str(source) == STDIN else Path(source).read_bytes()
     except FileNotFoundError:
         raise InputError(f"{name}: no such file") from None
     except IsADirectoryError:

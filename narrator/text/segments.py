@@ -144,6 +144,8 @@ def prepare(
         kept.append(unit)
     for index, unit in enumerate(kept):
         boundary = Boundary.END if index == len(kept) - 1 else unit.boundary
+        if unit.spoken.text[:1].islower() and not unit.source[:1].isalpha():
+            unit.spoken = unit.spoken.edit([(0, 1, unit.spoken.text[0].upper())])
         spoken_text = unit.spoken.text
         segments.append(Segment(
             index=index, text=spoken_text, source=unit.source, kind=unit.kind,
@@ -211,11 +213,13 @@ def _block_units(
     if block.marker is not None:
         said = normalizer.cardinal_marker(block.marker.text)
         marker = block.marker.edit([(0, len(block.marker), said)])
-        if units:
+        if units and units[0].spoken.text:
             first = units[0]
             gap = Mapped.insert(" ", first.spoken.span[0])
             first.spoken = marker + gap + first.spoken
             first.source = f"{block.marker.text} {first.source}"
+        elif units:
+            units[0].spoken = marker
         else:
             units.append(_Unit(marker, block.marker.text, kind))
     if units:  # a block's last words end a sentence: give the engine its full stop

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTokenizer
@@ -35,6 +35,7 @@ _FALLBACK_LANGUAGE = "en"
 # piece with no letters or digits at all: the "!" of "Really?!" at the very end.
 _CONTINUATION = re.compile(r"""^[\s"'“‘«(\[]*[a-z]""")
 _LAST_WORD = re.compile(r"([\w.]+)\.\W*$")
+_WORD_BEFORE = re.compile(r"(\w+)\s+$")
 
 # Two ends of sentences that Punkt misses without trained orthographic data;
 # each pattern ends where the next sentence begins.  First, an ellipsis ("..."
@@ -55,6 +56,7 @@ class SentenceSplitter:
         self.language = code
         data = _shipped_parameters(code) or _shipped_parameters(_FALLBACK_LANGUAGE) or {}
         self._non_terminal = frozenset(data.get("non_terminal", ()))
+        self._ordinal_after = frozenset(data.get("ordinal_after", ()))
         tokenizer = _real_punkt(code)
         if tokenizer is None:
             tokenizer = PunktSentenceTokenizer(PunktParameters())
@@ -110,7 +112,14 @@ class SentenceSplitter:
         if _CONTINUATION.match(piece) or not any(c.isalnum() for c in piece):
             return True
         match = _LAST_WORD.search(previous)
-        return match is not None and match.group(1).lower() in self._non_terminal
+        if match is None:
+            return False
+        word = match.group(1).lower()
+        if word.isdigit() and self._ordinal_after:
+            # German writes ordinals as "3.": "am 3. Mai" is one sentence, "Er war 30." is not.
+            before = _WORD_BEFORE.search(previous, 0, match.start(1))
+            return before is not None and before.group(1).lower() in self._ordinal_after
+        return word in self._non_terminal
 
 
 def base_language(language: str) -> str:
@@ -118,13 +127,13 @@ def base_language(language: str) -> str:
     return re.split(r"[-_]", language.strip().lower(), maxsplit=1)[0] or _FALLBACK_LANGUAGE
 
 
-@lru_cache(maxsize=None)
+@cache
 def splitter_for(language: str) -> SentenceSplitter:
     """A cached :class:`SentenceSplitter` for *language*."""
     return SentenceSplitter(language)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _shipped_parameters(code: str) -> dict[str, list[str]] | None:
     try:
         raw = resources.files("narrator").joinpath(f"data/punkt-{code}.json").read_text("utf-8")
