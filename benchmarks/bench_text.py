@@ -32,9 +32,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1 << 20, help="characters (default 1 MiB)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--language", default="en_US")
-    parser.add_argument("--numbers", type=float, default=0.03,
-                        help="share of generated words that are numbers, dates, money, ... "
-                             "(default 0.03, as in prose; 0.3 for a number-heavy text)")  # fmt: skip
+    parser.add_argument(
+        "--numbers", type=float, default=0.03,
+        help="share of generated words that are numbers, dates, money, ... "
+             "(default 0.03, as in prose; 0.3 for a number-heavy text)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     from narrator.text import prepare

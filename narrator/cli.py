@@ -20,6 +20,7 @@ from .rendering import (
     DEFAULT_HEADING_PAUSE,
     DEFAULT_LOUDNESS,
     DEFAULT_PARAGRAPH_PAUSE,
+    DEFAULT_SCENE_PAUSE,
     DEFAULT_SENTENCE_PAUSE,
     DEFAULT_TRUE_PEAK,
     AudioFormat,
@@ -123,6 +124,7 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 @_license_option
 @_seconds("--sentence-pause", DEFAULT_SENTENCE_PAUSE, "Silence between sentences.")
 @_seconds("--paragraph-pause", DEFAULT_PARAGRAPH_PAUSE, "Silence between paragraphs.")
+@_seconds("--scene-pause", DEFAULT_SCENE_PAUSE, "Silence at a scene break (***, ---).")
 @_seconds("--heading-pause", DEFAULT_HEADING_PAUSE,
           "Silence after a heading (at least the paragraph pause).")
 @click.option("--loudness", type=click.FloatRange(-50, -5), default=DEFAULT_LOUDNESS,
@@ -152,7 +154,7 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 def read(
     input: str, output: str | None, voice: str, speed: float | None, speaker: str | None,
     speaker_wav: tuple[Path, ...], seed: int | None, device: str, accept_coqui_license: bool,
-    sentence_pause: float, paragraph_pause: float, heading_pause: float,
+    sentence_pause: float, paragraph_pause: float, scene_pause: float, heading_pause: float,
     loudness: float, true_peak: float, fmt: str | None, bitrate: str, title: str | None,
     lexicon: Path | None, author: str | None, subtitles: Path | None, split_chapters: bool,
     jobs: int, no_cache: bool, as_json: bool, quiet: bool, verbose: int,
@@ -182,8 +184,8 @@ def read(
     tags = {key: value for key, value in (("title", title), ("author", author)) if value}
     rendering = Rendering(
         sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
-        heading_pause=heading_pause, loudness=loudness, true_peak=true_peak,
-        format=audio_format, bitrate=kbps, tags=tags,
+        heading_pause=heading_pause, scene_pause=scene_pause, loudness=loudness,
+        true_peak=true_peak, format=audio_format, bitrate=kbps, tags=tags,
     )  # fmt: skip
     text = read_text(input)
     stream = sys.stdout.buffer if output == STDOUT else None
@@ -286,6 +288,7 @@ class _Progress:
 @_seconds("--sentence-pause", DEFAULT_SENTENCE_PAUSE, "Silence between sentences.")
 @_seconds("--paragraph-pause", DEFAULT_PARAGRAPH_PAUSE, "Silence between paragraphs.")
 @_seconds("--heading-pause", DEFAULT_HEADING_PAUSE, "Silence after a heading.")
+@_seconds("--scene-pause", DEFAULT_SCENE_PAUSE, "Silence at a scene break (***, ---).")
 @_lexicon_option
 @click.option("--json", "as_json", is_flag=True,
               help="A JSON array of segment objects: text, source, kind, boundary, pause, "
@@ -294,7 +297,8 @@ class _Progress:
               help="Report text that cannot be spoken, with its position (twice for debug).")
 def split(
     input: str, voice: str, sentence_pause: float, paragraph_pause: float,
-    heading_pause: float, lexicon: Path | None, as_json: bool, verbose: int,
+    heading_pause: float, scene_pause: float, lexicon: Path | None, as_json: bool,
+    verbose: int,
 ) -> None:  # fmt: skip
     """Show how INPUT is split into spoken segments, without synthesizing."""
     from .engines import engine_class
@@ -306,7 +310,7 @@ def split(
         _setup_logging(verbose, False)
     chosen = load_voice(voice)
     rendering = Rendering(sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
-                          heading_pause=heading_pause)  # fmt: skip
+                          heading_pause=heading_pause, scene_pause=scene_pause)  # fmt: skip
     try:
         limit = engine_class(chosen.engine).text_limit(chosen)
     except EngineError as exc:

@@ -9,8 +9,8 @@ processing the whole programme at once.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
-from collections.abc import Iterable
 
 import numpy as np
 from pyloudnorm.iirfilter import IIRfilter
@@ -229,7 +229,8 @@ class BlockAnalysis:
         """(true peak, K-weighted energy) of every block."""
         self._analyse(final=True)
         peaks = np.concatenate(self._peaks) if self._peaks else np.zeros(0, dtype=np.float32)
-        energies = np.concatenate(self._energies) if self._energies else np.zeros(0)
+        energies = (np.concatenate(self._energies) if self._energies
+                    else np.zeros(0, dtype=np.float32))  # fmt: skip
         self._peaks, self._energies = [peaks], [energies]
         return peaks, energies
 
@@ -243,7 +244,8 @@ class BlockAnalysis:
         body[:whole] = pending[:whole]
         if len(body):
             weighted = self._kweighting(body)
-            self._energies.append((weighted * weighted).reshape(-1, BLOCK).sum(axis=1))
+            energy = (weighted * weighted).reshape(-1, BLOCK).sum(axis=1)
+            self._energies.append(energy.astype(np.float32))
         self._pending = self._pending[whole:]
 
 
@@ -284,21 +286,40 @@ class Limiter:
 
     def reduction(self, peaks_db: np.ndarray) -> np.ndarray:
         """Gain reduction in dB (>= 0) for blocks whose true peaks are *peaks_db*."""
-        n = len(peaks_db)
-        if n == 0:
-            return np.zeros(0)
-        need = np.clip(peaks_db - self.ceiling_db, 0.0, self.MAX_REDUCTION_DB)
-        la = self.lookahead
-        # Hold each block's need over blocks j-1 .. j+la+1, so that the ramp at both
+        return self.stream(peaks_db).get(0, len(peaks_db))
+
+    def stream(self, peaks_db: np.ndarray, gain: float = 0.0) -> ReductionStream:
+        """The reduction for blocks with true peaks *peaks_db* + *gain*, computed
+        piece by piece as it is asked for (so a book's worth stays small)."""
+        return ReductionStream(self, peaks_db, gain)
+
+    def _reduction_range(
+        self, peaks_db: np.ndarray, gain: float, start: int, stop: int, carry: float
+    ) -> np.ndarray:
+        """The reduction of blocks [start, stop), given the reduction before *start*."""
+        n, la = len(peaks_db), self.lookahead
+        # Each block's need is held over blocks j-1 .. j+la+1, so that the ramp at both
         # neighbours of a block covers it too and interpolation between them is safe.
-        held = _sliding_max(np.concatenate([np.zeros(1), need, np.zeros(la + 1)]), la + 3)
-        # Ramp in: the mean over the la+1 blocks up to j never falls below need[j].  There
-        # is nothing before the first block to ramp over, so the start is held, not ramped.
-        ramp = np.convolve(np.concatenate([np.full(la, held[0]), held]),
-                           np.ones(la + 1) / (la + 1), "valid")  # fmt: skip
+        first, last = start - la - 1, stop + la + 1
+        inside = slice(max(0, first), min(n, last))
+        need = np.zeros(last - first)
+        need[inside.start - first : inside.stop - first] = np.clip(
+            peaks_db[inside].astype(np.float64) + gain - self.ceiling_db,
+            0.0, self.MAX_REDUCTION_DB,
+        )  # fmt: skip
+        held = _sliding_max(need, la + 3)  # held[i] belongs to block start - la + i
+        before = start - la
+        if before < 0:
+            # Nothing comes before the first block to ramp over: the start is held.
+            head = np.clip(peaks_db[: la + 2].astype(np.float64) + gain - self.ceiling_db,
+                           0.0, self.MAX_REDUCTION_DB).max(initial=0.0)  # fmt: skip
+            held[: -before] = head
+        # Ramp in: the mean over the la+1 blocks up to j never falls below need[j].
+        ramp = np.convolve(held, np.ones(la + 1) / (la + 1), "valid")
         # Release at a constant rate in dB: rel[j] = max over k <= j of ramp[k] - (j - k) * rate.
-        steps = np.arange(n) * self.release_per_block
-        return np.asarray(np.maximum.accumulate(ramp + steps) - steps)
+        steps = np.arange(stop - start) * self.release_per_block
+        released = np.maximum.accumulate(ramp + steps) - steps
+        return np.asarray(np.maximum(released, carry - steps - self.release_per_block))
 
     TOUCH_UP_MAX_DB = 6.0
     """The most the touch-up stage takes off a peak that gain changes pushed over."""
@@ -338,6 +359,71 @@ class Limiter:
         centres = np.arange(len(reduction)) * BLOCK + (BLOCK - 1) / 2
         per_sample = np.interp(np.arange(samples), centres, reduction)
         return np.asarray(10.0 ** (-per_sample / 20.0))
+
+
+class ReductionStream:
+    """A limiter's reduction over a whole programme, made in pieces on demand.
+
+    :meth:`get` must be asked for block ranges whose starts never go back by
+    more than what it keeps (:attr:`KEEP` blocks).
+    """
+
+    PIECE = 1 << 15
+    """Blocks computed at a time."""
+
+    KEEP = 1 << 12
+    """Blocks kept before the newest request, for overlapping requests."""
+
+    def __init__(self, limiter: Limiter, peaks_db: np.ndarray, gain: float) -> None:
+        self._limiter = limiter
+        self._peaks_db = peaks_db
+        self._gain = gain
+        self._start = 0
+        self._values = np.zeros(0)
+        self._carry = -math.inf
+
+    def get(self, start: int, stop: int) -> np.ndarray:
+        """The reduction (dB) of blocks [start, stop)."""
+        stop = min(stop, len(self._peaks_db))
+        if start < self._start:
+            raise ValueError("ReductionStream.get went back further than it keeps")
+        while self._start + len(self._values) < stop:
+            end = self._start + len(self._values)
+            piece = self._limiter._reduction_range(
+                self._peaks_db, self._gain, end, min(len(self._peaks_db), end + self.PIECE),
+                self._carry,
+            )  # fmt: skip
+            self._carry = float(piece[-1])
+            values = np.concatenate([self._values, piece])
+            drop = max(0, start - self.KEEP - self._start)
+            self._values, self._start = values[drop:], self._start + drop
+        return self._values[start - self._start : stop - self._start]
+
+    def pieces(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first block, reduction) for the whole programme, in order."""
+        for start in range(0, len(self._peaks_db), self.PIECE):
+            yield start, self.get(start, start + self.PIECE)
+
+
+def predicted_loudness_stream(
+    energies: np.ndarray, gains_db: Iterator[tuple[int, np.ndarray]], sample_rate: int
+) -> float:
+    """Like :func:`predicted_loudness`, with the per-block gains given piece by piece as
+    (first block, gains) in order."""
+    per = max(1, round(0.1 * sample_rate / BLOCK))
+    quarters: list[np.ndarray] = []
+    leftover = np.zeros(0)
+    for first, gains in gains_db:
+        weighted = energies[first : first + len(gains)].astype(np.float64)
+        weighted = np.concatenate([leftover, weighted * 10.0 ** (gains / 10.0)])
+        whole = len(weighted) // per * per
+        quarters.append(weighted[:whole].reshape(-1, per).sum(axis=1) / (per * BLOCK))
+        leftover = weighted[whole:]
+    quarter = np.concatenate(quarters) if quarters else np.zeros(0)
+    if len(quarter) < 4:
+        return SILENCE
+    blocks = np.lib.stride_tricks.sliding_window_view(quarter, 4).mean(axis=1)
+    return _gated_loudness(blocks)
 
 
 def _sliding_max(x: np.ndarray, window: int) -> np.ndarray:

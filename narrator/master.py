@@ -21,20 +21,23 @@ import numpy as np
 from scipy.signal import lfilter
 
 from .encode import Sink, decode_blocks, open_sink, output_rate
-from .tags import write_tags
-from .timeline import Chapter
 from .loudness import (
     BLOCK,
     BlockAnalysis,
     Limiter,
     LoudnessMeter,
+    ReductionStream,
     db_to_gain,
     measure,
-    predicted_loudness,
+    predicted_loudness_stream,
 )
 from .rendering import AudioFormat, Rendering
+from .tags import write_tags
+from .timeline import Chapter
 
 logger = logging.getLogger(__name__)
+
+PIECE = ReductionStream.PIECE
 
 CHUNK = 1 << 17
 """Samples per chunk in the second pass (about six seconds at 22 kHz)."""
@@ -127,9 +130,8 @@ def master(
     peak_limit = rendering.true_peak - PEAK_GUARD
     for attempt in range(1, MAX_PASSES + 1):
         limiter = Limiter(rate, ceiling)
-        reduction = limiter.reduction(peaks_db + gain)
         sink = open_sink(destination, rendering.format, rate, rendering.bitrate, chapters)
-        _render(programme, sink, rendering, gain, limiter, reduction)
+        _render(programme, sink, rendering, gain, limiter, limiter.stream(peaks_db, gain))
         loudness, peak = _measure_file(destination, rendering.format, rate)
         logger.debug("pass %d: gain %+.2f dB, ceiling %.2f dBTP -> %.2f LUFS, %.2f dBTP",
                      attempt, gain, ceiling, loudness, peak)  # fmt: skip
@@ -164,7 +166,7 @@ def export_range(
     """
     peaks_db, _ = _analysis(programme)
     limiter = Limiter(programme.sample_rate, mastered.ceiling)
-    reduction = limiter.reduction(peaks_db + mastered.gain)
+    reduction = limiter.stream(peaks_db, mastered.gain)
     start = start // BLOCK * BLOCK
     sink = open_sink(destination, rendering.format, programme.sample_rate, rendering.bitrate)
     _render(programme, sink, rendering, mastered.gain, limiter, reduction, start, stop)
@@ -178,9 +180,10 @@ def _measure_file(path: Path, fmt: AudioFormat, rate: int) -> tuple[float, float
 
 
 def _analysis(programme: Programme) -> tuple[np.ndarray, np.ndarray]:
+    """(true peak in dB, K-weighted energy) of every block of *programme*."""
     peaks, energies = programme.analysis.finish()
     with np.errstate(divide="ignore"):
-        return 20.0 * np.log10(peaks.astype(np.float64)), energies
+        return (20.0 * np.log10(peaks)).astype(np.float32), energies
 
 
 CALIBRATION_SECONDS = 30.0
@@ -210,7 +213,7 @@ def _codec_shift(
     start = max(0, (programme.length - length) // 2) // BLOCK * BLOCK
     stop = min(programme.length, start + length)
     limiter = Limiter(rate, ceiling)
-    reduction = limiter.reduction(peaks_db + gain)
+    reduction = limiter.stream(peaks_db, gain)
     excerpt = destination.with_name(destination.name + ".excerpt")
     try:
         sink = open_sink(excerpt, rendering.format, rate, rendering.bitrate)
@@ -230,7 +233,11 @@ def _codec_shift(
 def _predict(
     peaks_db: np.ndarray, energies: np.ndarray, rate: int, gain: float, limiter: Limiter
 ) -> float:
-    return predicted_loudness(energies, gain - limiter.reduction(peaks_db + gain), rate)
+    """Loudness of the programme after *gain* and *limiter*, from its block analysis."""
+    pieces = limiter.stream(peaks_db, gain).pieces()
+    return predicted_loudness_stream(
+        energies, ((first, gain - reduction) for first, reduction in pieces), rate
+    )
 
 
 def _plan_gain(
@@ -242,7 +249,9 @@ def _plan_gain(
     the target is out of reach under the ceiling, the loudest gain that stays under it wins.
     """
     limiter = Limiter(rate, ceiling)
-    source = predicted_loudness(energies, np.zeros(len(energies)), rate)
+    unity = ((first, np.zeros(min(PIECE, len(energies) - first)))
+             for first in range(0, len(energies), PIECE))  # fmt: skip
+    source = predicted_loudness_stream(energies, unity, rate)
     if math.isinf(source):
         logger.warning("the narration is silent; it is written without loudness normalization")
         return 0.0
@@ -264,7 +273,7 @@ def _render(
     rendering: Rendering,
     gain_db: float,
     limiter: Limiter,
-    reduction: np.ndarray,
+    reduction: ReductionStream,
     begin: int = 0,
     end: int | None = None,
     meter: LoudnessMeter | None = None,
@@ -279,8 +288,9 @@ def _render(
             stop = min(start + CHUNK, end)
             first, last = max(0, start - context), min(programme.length, stop + context)
             # One block of context each side, for the interpolation between block centres.
-            lo, hi = max(0, first // BLOCK - 1), min(len(reduction), -(-last // BLOCK) + 1)
-            gains = limiter.sample_gains(reduction[lo:hi], (hi - lo) * BLOCK)
+            lo, hi = max(0, first // BLOCK - 1), -(-last // BLOCK) + 1
+            blocks = reduction.get(lo, hi)
+            gains = limiter.sample_gains(blocks, len(blocks) * BLOCK)
             offset = first - lo * BLOCK
             audio = programme.read(first, last).astype(np.float64)
             audio *= gain * gains[offset : offset + len(audio)]

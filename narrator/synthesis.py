@@ -7,6 +7,7 @@ loses at most the clips that were being synthesized.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -15,16 +16,25 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+
 import numpy as np
 
 from .cache import ClipCache, clip_key
-from .engines import THREADS_ENV, Engine, load_engine
+from .engines import THREADS_ENV, Engine, engine_threads, load_engine
 from .errors import OptionError
 from .voices import Voice
 
 logger = logging.getLogger(__name__)
 
 MAX_JOBS = 64
+
+ENGINE_THREADS = 1
+"""CPU threads of each engine narrator loads, unless ``$NARRATOR_ENGINE_THREADS`` says otherwise.
+
+The same for ``--jobs 1`` and ``--jobs N``: ONNX Runtime and torch give slightly different
+samples with different thread counts, and the number of jobs must not change the audio.
+More cores are used through more jobs.
+"""
 
 
 @dataclass
@@ -61,7 +71,11 @@ class Synthesizer:
         self.cache = cache
         self.stats = SynthesisStats()
         self._own_engine = engine is None
-        self.engine = engine if engine is not None else load_engine(voice, device=device)
+        self.threads = engine_threads() or ENGINE_THREADS
+        if engine is None:
+            with _threads(self.threads):
+                engine = load_engine(voice, device=device)
+        self.engine = engine
         self.sample_rate = self.engine.sample_rate
         self.max_chars = self.engine.max_chars
         self._identity = {"engine": self.engine.describe(), "voice": voice.sound_identity()}
@@ -90,12 +104,11 @@ class Synthesizer:
         return clip
 
     def _parallel(self, chunked: Sequence[Sequence[str]]) -> Iterator[list[np.ndarray]]:
-        threads = max(1, (os.cpu_count() or 1) // self.jobs)
         context = get_context("spawn")
         window = 2 * self.jobs
         with ProcessPoolExecutor(
             self.jobs, mp_context=context, initializer=_worker_init,
-            initargs=(type(self.engine), self.voice, self.device, threads),
+            initargs=(type(self.engine), self.voice, self.device, self.threads),
         ) as pool:  # fmt: skip
             pending: deque[list[Future[tuple[np.ndarray, float]] | np.ndarray]] = deque()
             keys: deque[list[str]] = deque()
@@ -124,7 +137,7 @@ class Synthesizer:
                     return
                 entry, entry_keys = pending.popleft(), keys.popleft()
                 clips = []
-                for item, key in zip(entry, entry_keys):
+                for item, key in zip(entry, entry_keys, strict=True):
                     if isinstance(item, np.ndarray):
                         clips.append(item)
                         continue
@@ -139,6 +152,20 @@ class Synthesizer:
     def close(self) -> None:
         if self._own_engine:
             self.engine.close()
+
+
+@contextlib.contextmanager
+def _threads(count: int) -> Iterator[None]:
+    """Engines loaded inside the block use *count* CPU threads."""
+    previous = os.environ.get(THREADS_ENV)
+    os.environ[THREADS_ENV] = str(count)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(THREADS_ENV, None)
+        else:
+            os.environ[THREADS_ENV] = previous
 
 
 _worker_engine: Engine | None = None

@@ -166,3 +166,19 @@ def test_a_broken_lexicon_on_the_command_line_is_a_usage_error(tmp_path: Path) -
     result = CliRunner().invoke(cli, ["split", str(story), "--lexicon", str(bad)])
     assert result.exit_code == 2
     assert "must map to a string" in result.stderr
+
+
+def test_read_takes_a_lexicon(tmp_path: Path, names: Path, fake_voice: str) -> None:
+    from .fake_engine import FakeEngine
+
+    story = tmp_path / "story.txt"
+    story.write_text("Nguyen went to New York.\n", "utf-8")
+    output = tmp_path / "story.wav"
+    result = CliRunner().invoke(
+        cli, ["read", str(story), "-v", fake_voice, "-o", str(output), "--lexicon", str(names),
+              "--no-cache", "-q"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert FakeEngine.calls == ["Win went to Noo York."]
+    assert output.exists()

@@ -200,7 +200,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, voices
     assert not out.exists()
     # Nothing but the hidden temporary file of the killed run is beside the output.
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
-        "book.txt", "cache"
+        "book.txt",
+        "cache",
     ]
 
     out.write_bytes(b"RIFF an earlier narration, finished")
@@ -260,7 +261,9 @@ def test_two_jobs_give_the_same_samples_as_one(tmp_path: Path, voices_dir: Path)
                               folder, environment(voices_dir, folder / "cache"))  # fmt: skip
         assert summaries[jobs]["synthesized"] == len(SHORT_SENTENCES)
     assert summaries[1]["duration"] == summaries[2]["duration"]
-    np.testing.assert_array_equal(pcm(tmp_path / "jobs2/book.wav"), pcm(tmp_path / "jobs1/book.wav"))
+    np.testing.assert_array_equal(
+        pcm(tmp_path / "jobs2/book.wav"), pcm(tmp_path / "jobs1/book.wav")
+    )
 
 
 LONG_SENTENCE = ("The keeper wrote the date and the weather and the names of every ship "
@@ -340,7 +343,7 @@ def assert_chapters_fit_the_speech(
     starts = [start for _, start, _ in chapters]
     assert starts == sorted(set(starts)), f"chapter starts not strictly increasing: {starts}"
     assert starts[0] == 0.0
-    for (_, start, end), (_, next_start, _) in zip(chapters, chapters[1:]):
+    for (_, _, end), (_, next_start, _) in zip(chapters, chapters[1:], strict=False):
         assert end == pytest.approx(next_start, abs=0.001)
     assert chapters[-1][2] == pytest.approx(book.narration.duration, abs=0.1)
     spoken = heading_starts(book.narration)
@@ -348,11 +351,11 @@ def assert_chapters_fit_the_speech(
     assert spoken[0] == pytest.approx(DEFAULT_LEAD_IN, abs=0.05)
     for start, heading in zip(starts[1:], spoken[1:], strict=True):
         assert 0.0 < heading - start <= CHAPTER_LEAD_MAX, (start, heading)
-    # The same, measured in the audio: silence at each chapter mark, the heading soon after.
+    # The same, measured in the audio: the first speech after each chapter mark is its heading.
     for start, heading in zip(starts, spoken, strict=True):
         onset = speech_onset(decoded, start)
         assert onset == pytest.approx(heading, abs=0.03)
-        assert onset - start <= (DEFAULT_LEAD_IN if start == 0.0 else CHAPTER_LEAD_MAX) + 0.01
+        assert onset - start <= (DEFAULT_LEAD_IN if start == 0.0 else CHAPTER_LEAD_MAX) + 0.05
 
 
 @pytest.mark.slow
@@ -363,7 +366,9 @@ def test_m4b_chapters_read_back_with_mutagen(book: Book):
     expected = [(c.title, c.start, c.end) for c in book.narration.chapters]
     found = read_chapters(path)
     assert len(found) == len(expected) == 3
-    for (title, start, end), (want_title, want_start, want_end) in zip(found, expected):
+    for (title, start, end), (want_title, want_start, want_end) in zip(
+        found, expected, strict=True
+    ):
         assert title == want_title
         assert start == pytest.approx(want_start, abs=0.001)
         assert end == pytest.approx(want_end, abs=0.1)
@@ -457,7 +462,7 @@ def test_subtitles_are_timed_to_the_pauses(book: Book, audio: str, subtitles: st
 
     measured = gaps(decode(out))
     assert len(measured) == len(cues) - 1, measured
-    for (gap_start, gap), (_, end, _), (start, _, _) in zip(measured, cues, cues[1:]):
+    for (gap_start, gap), (_, end, _), (start, _, _) in zip(measured, cues, cues[1:], strict=False):
         assert gap == pytest.approx(start - end, abs=CUE_TOLERANCE)
         assert gap_start == pytest.approx(end, abs=CUE_TOLERANCE)
         assert gap_start + gap == pytest.approx(start, abs=CUE_TOLERANCE)

@@ -33,6 +33,8 @@ Byte-level cases (a BOM, CRLF, UTF-16, binary data) are plain tests below.
 from __future__ import annotations
 
 import io
+import json
+import logging
 import sys
 from pathlib import Path
 
@@ -257,3 +259,111 @@ def test_empty_standard_input_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
     with pytest.raises(InputError, match="standard input: is empty"):
         read_text(STDIN)
+
+
+# --- structure: scene breaks, lists, chunks, positions ------------------------------
+
+
+def test_scene_breaks_get_the_scene_pause() -> None:
+    rendering = Rendering(paragraph_pause=0.8, scene_pause=2.5)
+    segments = split_text("One.\n\n* * *\n\nTwo.\n\n***\n\n# Three\n\nFour.", rendering=rendering)
+    assert [(s.text, s.boundary, s.pause) for s in segments] == [
+        ("One.", Boundary.SCENE, 2.5),
+        ("Two.", Boundary.SCENE, 2.5),
+        ("Three.", Boundary.HEADING, max(rendering.heading_pause, 0.8)),
+        ("Four.", Boundary.END, 0.0),
+    ]
+
+
+def test_scene_pause_is_never_shorter_than_the_paragraph_pause() -> None:
+    rendering = Rendering(paragraph_pause=1.2, scene_pause=0.5)
+    first, _ = split_text("One.\n\n---\n\nTwo.", rendering=rendering)
+    assert first.pause == 1.2
+
+
+def test_list_items_are_separate_segments_with_sentence_pauses() -> None:
+    segments = split_text("Buy:\n\n- eggs\n- milk\n\nDone.")
+    assert [(s.kind, s.boundary, s.text) for s in segments] == [
+        (Kind.SENTENCE, Boundary.PARAGRAPH, "Buy:"),
+        (Kind.ITEM, Boundary.SENTENCE, "eggs."),
+        (Kind.ITEM, Boundary.PARAGRAPH, "milk."),
+        (Kind.SENTENCE, Boundary.END, "Done."),
+    ]
+    assert [s.paragraph for s in segments] == [0, 1, 2, 3]
+
+
+def test_segments_know_their_line_and_source() -> None:
+    segments = split_text("# *Title*\n\nFirst line\nwraps. Then **this**.\n\n- an [item](x.html)")
+    assert [(s.line, s.source) for s in segments] == [
+        (1, "Title"), (3, "First line wraps."), (4, "Then this."), (6, "an item"),
+    ]  # fmt: skip
+
+
+def test_chunks_follow_the_limit() -> None:
+    text = "A sentence that is rather long, with a comma, and then some more words after it."
+    [unlimited] = split_text(text)
+    assert unlimited.chunks == (text,)
+    [limited] = split_text(text, limit=40)
+    assert len(limited.chunks) > 1 and all(len(c) <= 40 for c in limited.chunks)
+    assert limited.to_dict()["chunks"] == list(limited.chunks)
+
+
+def test_split_text_keeps_its_old_signature() -> None:
+    assert render(split_text("One. Two.", language="en_US", rendering=Rendering())) == [
+        "sentence|sentence|One.",
+        "sentence|end|Two.",
+    ]
+
+
+def test_split_json_shows_the_engine_chunks(tmp_path: Path, user_dirs: Path) -> None:
+    from click.testing import CliRunner
+
+    from narrator.cli import cli
+    from narrator.engines import register_engine, unregister_engine
+
+    from .fake_engine import FakeEngine
+
+    class ShortEngine(FakeEngine):
+        name = "short"
+        max_chars = 30
+
+    register_engine("short", ShortEngine)
+    (user_dirs / "short.toml").write_text(
+        'name = "short"\nengine = "short"\nmodel = "tone"\nlanguage = "en"\n'
+        'description = "takes 30 characters at a time"\n'
+    )
+    story = tmp_path / "story.md"
+    story.write_text("# Title\n\nA sentence long enough to need two chunks, at least.\n")
+    try:
+        short = CliRunner().invoke(cli, ["split", str(story), "-v", "short", "--json"],
+                                   catch_exceptions=False)  # fmt: skip
+        joe = CliRunner().invoke(cli, ["split", str(story), "--json"], catch_exceptions=False)
+    finally:
+        unregister_engine("short")
+    assert short.exit_code == 0 and joe.exit_code == 0
+    heading, sentence = json.loads(short.stdout)
+    assert set(sentence) >= {"text", "source", "kind", "boundary", "pause", "chunks", "line"}
+    assert heading["chunks"] == ["Title."]
+    assert sentence["chunks"] == ["A sentence long enough to", "need two chunks, at least."]
+    assert [s["chunks"] for s in json.loads(joe.stdout)] == [
+        ["Title."],
+        ["A sentence long enough to need two chunks, at least."],
+    ]  # the joe Piper voice has no limit: one chunk
+
+
+def test_split_verbose_reports_unspeakable_text(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from narrator.cli import cli
+
+    story = tmp_path / "story.txt"
+    story.write_text("Hello 😀 world.\n", "utf-8")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(cli, ["split", str(story), "--verbose"])
+    finally:
+        root.handlers[:], root.level = handlers, level
+    assert result.exit_code == 0
+    assert result.stdout == "Hello world.\n"
+    assert "unspeakable text at line 1, column 7: '😀' (unspeakable symbol)" in result.stderr

@@ -413,6 +413,13 @@ def _relocate_files(config: Any, folder: Path) -> None:
                     break
 
 
+XTTS_CHAR_LIMITS = {
+    "en": 250, "de": 253, "fr": 273, "es": 239, "it": 213, "pt": 203, "pl": 224, "zh": 82,
+    "ar": 166, "cs": 186, "ru": 182, "nl": 251, "tr": 226, "ja": 71, "hu": 224, "ko": 95,
+}  # fmt: skip
+"""XTTS v2's tokenizer limits per language (``VoiceBpeTokenizer.char_limits``)."""
+
+
 def _xtts_language(voice: Voice, languages: list[str]) -> str:
     wanted = voice.language.strip().lower().replace("_", "-")
     code = base_language(voice.language)
@@ -472,6 +479,16 @@ class CoquiEngine(Engine):
         rate = audio.get("output_sample_rate") or audio.get("sample_rate")
         self.sample_rate = int(rate)
         self.max_chars = None
+
+    @classmethod
+    def text_limit(cls, voice: Voice) -> int | None:
+        """The model's character limit, known without loading it (for ``narrator split``)."""
+        if voice.options.get("max_chars"):
+            return int(voice.options["max_chars"])
+        if "xtts" in voice.model.lower():
+            language = voice.language.replace("_", "-").split("-")[0].lower()
+            return XTTS_CHAR_LIMITS.get(language, XTTS_CHAR_LIMITS["en"])
+        return None
 
     @classmethod
     def model_status(cls, voice: Voice) -> str:

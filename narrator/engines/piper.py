@@ -146,13 +146,14 @@ class PiperEngine(Engine):
                              f"{', '.join(unknown)} (allowed: {allowed})")  # fmt: skip
         model = resolve_model(voice)
         use_cuda = _use_cuda(device)
-        from piper import PiperVoice
+        from piper import PiperConfig, PiperVoice
 
         try:
-            piper_voice = PiperVoice.load(model, use_cuda=use_cuda)
-            threads = engine_threads()
-            if threads is not None:
-                piper_voice.session = _session(model, use_cuda, threads)
+            config = json.loads(Path(f"{model}.json").read_text("utf-8"))
+            piper_voice = PiperVoice(
+                config=PiperConfig.from_dict(config),
+                session=_session(model, use_cuda, engine_threads()),
+            )
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
             raise EngineError(f"cannot load Piper voice {model}: {exc}") from None
         except Exception as exc:  # onnxruntime raises its own exception types
@@ -190,14 +191,18 @@ class PiperEngine(Engine):
         }
 
 
-def _session(model: Path, use_cuda: bool, threads: int) -> Any:
-    """An ONNX session limited to *threads* CPU threads (for worker processes)."""
+def _session(model: Path, use_cuda: bool, threads: int | None) -> Any:
+    """The ONNX session, on *threads* CPU threads (None: ONNX Runtime's default)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    providers = ["CUDAExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    providers: list[Any] = (
+        [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})]
+        if use_cuda else ["CPUExecutionProvider"]
+    )  # fmt: skip
     return onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
 
 

@@ -1,13 +1,15 @@
 """Breaking a sentence that is too long for an engine into chunks at clause boundaries.
 
 A segment is spoken in one engine call when it fits the engine's limit.  When
-it does not, it is cut into as few chunks as the limit allows (where the words
-allow it), each cut at the strongest boundary near where an even split would
-put it, in this order of preference: the end of a sentence inside the segment
-(after ``?`` in a quote), a semicolon, colon or dash, a comma or closing bracket, the space before a
-conjunction ("and", "but", "which", ...), any space.  A word is never cut,
-unless it alone is longer than the limit.  Narrator puts a short pause
-(:data:`narrator.stitch.CHUNK_PAUSE`) between the chunks of a segment.
+it does not, it is cut into as few chunks as the limit allows, unless that
+would cut a clause in two where a comma or a stronger boundary is in reach;
+then it takes a chunk more.  Each cut is at the strongest boundary near where
+an even split would put it, in this order of preference: the end of a sentence
+inside the segment (after ``?`` in a quote), a semicolon, colon or dash, a
+comma or closing bracket, the space before a conjunction ("and", "but",
+"which", ...), any space.  A word is never cut, unless it alone is longer than
+the limit.  Narrator puts a short pause (:data:`narrator.stitch.CHUNK_PAUSE`)
+between the chunks of a segment.
 
 Whatever the engine, no chunk is longer than :data:`LONGEST_CHUNK` characters:
 longer "sentences" (a page without punctuation) would make a model's memory
@@ -41,9 +43,6 @@ _BOUNDARIES: tuple[tuple[int, re.Pattern[str]], ...] = (
 )
 """(strength, pattern): a chunk may end where a pattern's match ends."""
 
-_WEAK = 1
-"""A cut at a plain space."""
-
 _CLAUSE = 3
 """A cut after a comma or stronger."""
 
@@ -75,14 +74,11 @@ def chunk(text: str, limit: int | None) -> list[str]:
         # that means cutting a clause in the middle where a clause boundary is near.
         earliest = len(text) - (count - 1) * cap
         tight = _best_cut(positions, strengths, max(start, earliest - 1), start + cap, target, cap)
-        loose = _best_cut(positions, strengths, start, start + cap, target, cap)
-        cut = None
-        if tight is not None:
-            cut = tight[0]
-            if loose is not None and tight[1] <= _WEAK < _CLAUSE <= loose[1]:
-                cut = loose[0]
-        elif loose is not None:
-            cut = loose[0]
+        if tight is None or tight[1] < _CLAUSE:
+            clause = _best_cut(positions, strengths, start, start + cap, target, cap, _CLAUSE)
+            tight = clause or tight or _best_cut(positions, strengths, start, start + cap,
+                                                 target, cap)  # fmt: skip
+        cut = tight[0] if tight is not None else None
         if cut is None:
             cut = _hard_cut(text, start, start + cap)
         piece = text[start:cut].strip()
@@ -118,14 +114,25 @@ def _candidates(text: str) -> tuple[list[int], list[int]]:
 
 
 def _best_cut(
-    positions: list[int], strengths: list[int], start: int, end: int, target: float, cap: int
+    positions: list[int],
+    strengths: list[int],
+    start: int,
+    end: int,
+    target: float,
+    cap: int,
+    strongest: int = 0,
 ) -> tuple[int, int] | None:
-    """The best candidate in ``(start, end]`` (so the chunk fits) and its strength, or None."""
+    """The best candidate in ``(start, end]`` (so the chunk fits) and its strength, or None.
+
+    Only candidates of at least *strongest* strength count.
+    """
     first = bisect.bisect_right(positions, start)
     last = bisect.bisect_right(positions, end)
     best: tuple[int, int] | None = None
     best_score = -math.inf
     for index in range(first, last):
+        if strengths[index] < strongest:
+            continue
         position = positions[index]
         score = strengths[index] - _BALANCE * abs(position - target) / cap
         if score > best_score:

@@ -136,10 +136,13 @@ def parse(text: str) -> tuple[list[Block], list[Dropped]]:
     dropped: list[Dropped] = []
     comments = [(m.start(), m.end()) for m in _COMMENT.finditer(text)]
     dropped.extend(Dropped(a, b, "HTML comment") for a, b in comments)
-    document = (
-        Mapped.of(text).edit((a, b, "") for a, b in comments) if comments else (Mapped.of(text))
-    )
-    raws = _Lines(document.text, dropped).parse()
+    document = Mapped.of(text)
+    if comments:
+        document = document.edit((a, b, "") for a, b in comments)
+    skipped: list[Dropped] = []  # positions in document.text, the text without comments
+    raws = _Lines(document.text, skipped).parse()
+    spans = document.source_spans((d.start, d.end) for d in skipped)
+    dropped.extend(Dropped(a, b, d.reason) for (a, b), d in zip(spans, skipped, strict=True))
     ranges: list[tuple[int, int]] = []
     for raw in raws:
         if raw.marker:

@@ -74,7 +74,7 @@ _INVISIBLE = re.compile(
     "|(?<!\\w)[\u200c\u200d]+|[\u200c\u200d]+(?!\\w)"
 )
 _NON_ASCII_RUN = re.compile(r"[A-Za-z]?[^\x00-\x7f]+")
-_KEEP_AS_IS = frozenset("²³¹½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞⅐⅑⅒℃℉™℠…")
+_KEEP_AS_IS = frozenset("⁰¹²³⁴⁵⁶⁷⁸⁹½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞⅐⅑⅒℃℉™℠…")
 """Characters that compatibility normalization would change, but later rules read better."""
 
 
@@ -156,6 +156,8 @@ class Normalizer:
             text = text.sub(_NON_ASCII_RUN, _compatibility)
         if self.lexicon:
             text = self.lexicon.apply(text)
+        if not text.text.isascii():
+            text = _drop_footnote_marks(text, dropped)
         if heading and self.english:
             text = _heading_case(text)
         digits = _HAS_DIGIT.search(text.text) is not None
@@ -184,6 +186,31 @@ class Normalizer:
         if not self.numbers.available:
             return number
         return self.numbers.integer(number).capitalize() + "."
+
+
+_FOOTNOTE_MARK = re.compile(
+    r"(?:(?<=[^\W\d_]{3})|(?<=[.,;:!?\"”’)]))[⁰¹²³⁴⁵⁶⁷⁸⁹]+"
+    r"|(?<=[^\W\d_])[⁰¹⁴⁵⁶⁷⁸⁹][⁰¹²³⁴⁵⁶⁷⁸⁹]*"
+)
+"""Superscript digits after a word or punctuation: a footnote's mark ("word¹", "end.²").
+
+A ² or ³ right after a short token is a power instead: "x²", "mc²", "m²"."""
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
+FOOTNOTE = "footnote mark"
+
+
+def _drop_footnote_marks(text: Mapped, dropped: list[Dropped] | None) -> Mapped:
+    """Footnote marks are not read (as a printed book's reader skips them); they are reported."""
+    matches = [m.span() for m in _FOOTNOTE_MARK.finditer(text.text)]
+    if not matches:
+        return text.sub(_SUPERSCRIPT_DIGITS, lambda m: m.group(0).translate(_SUPERSCRIPTS))
+    if dropped is not None:
+        dropped.extend(Dropped(a, b, FOOTNOTE) for a, b in text.source_spans(matches))
+    text = text.edit((a, b, "") for a, b in matches)
+    return text.sub(_SUPERSCRIPT_DIGITS, lambda m: m.group(0).translate(_SUPERSCRIPTS))
+
+
+_SUPERSCRIPT_DIGITS = re.compile(r"(?:^|(?<=\s))[⁰¹²³⁴⁵⁶⁷⁸⁹]+(?!\w)")
 
 
 # --- shared helpers ------------------------------------------------------------
@@ -870,6 +897,9 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         digits = m.group(1)
         if len(digits) == 4 and _is_year(m, digits):
             return year_words(digits)
+        previous = _PREVIOUS_WORD.search(m.string, 0, m.start())
+        if len(digits) <= 4 and previous and previous.group(1).lower() in ("call", "dial"):
+            return n.digits(digits, zero="oh")  # "call 911": nine one one
         return n.integer(digits)
 
     # Roman numerals.

@@ -142,8 +142,10 @@ def prepare(
                 kept[-1].boundary = _stronger(kept[-1].boundary, unit.boundary)
             continue
         kept.append(unit)
+    paragraphs: dict[int, int] = {}  # renumbered, for blocks that had nothing to say
     for index, unit in enumerate(kept):
         boundary = Boundary.END if index == len(kept) - 1 else unit.boundary
+        unit.paragraph = paragraphs.setdefault(unit.paragraph, len(paragraphs))
         if unit.spoken.text[:1].islower() and not unit.source[:1].isalpha():
             unit.spoken = unit.spoken.edit([(0, 1, unit.spoken.text[0].upper())])
         spoken_text = unit.spoken.text

@@ -34,6 +34,8 @@ _FALLBACK_LANGUAGE = "en"
 # brackets) continues the one before it: '"Is it done?" she asked.'  So does a
 # piece with no letters or digits at all: the "!" of "Really?!" at the very end.
 _CONTINUATION = re.compile(r"""^[\s"'“‘«(\[]*[a-z]""")
+_SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+_FOOTNOTE_MARKS = re.compile(r"(?<=[.!?…\"'”’)])[⁰¹²³⁴⁵⁶⁷⁸⁹]+(?=\s|$)")
 _LAST_WORD = re.compile(r"([\w.]+)\.\W*$")
 _WORD_BEFORE = re.compile(r"(\w+)\s+$")
 
@@ -74,8 +76,12 @@ class SentenceSplitter:
     def spans(self, paragraph: str) -> list[tuple[int, int]]:
         """Where the sentences of *paragraph* lie: ``(start, end)``, without outer white space.
 
-        Everything between two spans is white space.
+        Everything between two spans is white space.  Footnote marks after a
+        sentence's end ("bold.¹ Critics") stay with the sentence they follow.
         """
+        original = paragraph
+        if _FOOTNOTE_MARKS.search(paragraph):  # hide them from Punkt, keeping every offset
+            paragraph = _FOOTNOTE_MARKS.sub(lambda m: " " * len(m.group(0)), paragraph)
         spans: list[list[int]] = []
         for start, end in self._tokenizer.span_tokenize(paragraph):
             for first, last in self._missed_ends(paragraph, start, end):
@@ -90,7 +96,10 @@ class SentenceSplitter:
         for first, last in spans:
             text = paragraph[first:last]
             lead = len(text) - len(text.lstrip())
-            result.append((first + lead, first + len(text.rstrip())))
+            end = first + len(text.rstrip())
+            while end < len(original) and original[end] in _SUPERSCRIPT_DIGITS:
+                end += 1
+            result.append((first + lead, end))
         return result
 
     def _missed_ends(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
