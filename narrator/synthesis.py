@@ -7,7 +7,6 @@ loses at most the clips that were being synthesized.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -27,15 +26,6 @@ from .voices import Voice
 logger = logging.getLogger(__name__)
 
 MAX_JOBS = 64
-
-ENGINE_THREADS = 1
-"""CPU threads of each engine narrator loads, unless ``$NARRATOR_ENGINE_THREADS`` says otherwise.
-
-The same for ``--jobs 1`` and ``--jobs N``: ONNX Runtime and torch give slightly different
-samples with different thread counts, and the number of jobs must not change the audio.
-More cores are used through more jobs.
-"""
-
 
 @dataclass
 class SynthesisStats:
@@ -71,11 +61,13 @@ class Synthesizer:
         self.cache = cache
         self.stats = SynthesisStats()
         self._own_engine = engine is None
-        self.threads = engine_threads() or ENGINE_THREADS
-        if engine is None:
-            with _threads(self.threads):
-                engine = load_engine(voice, device=device)
-        self.engine = engine
+        # One process uses every core through the engine's own threads; N workers
+        # share them.  Piper's samples do not depend on the thread count; torch's
+        # can differ in the last bits (see the README).
+        self.threads = engine_threads() or (
+            None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
+        )
+        self.engine = engine if engine is not None else load_engine(voice, device=device)
         self.sample_rate = self.engine.sample_rate
         self.max_chars = self.engine.max_chars
         self._identity = {"engine": self.engine.describe(), "voice": voice.sound_identity()}
@@ -154,26 +146,13 @@ class Synthesizer:
             self.engine.close()
 
 
-@contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
-    """Engines loaded inside the block use *count* CPU threads."""
-    previous = os.environ.get(THREADS_ENV)
-    os.environ[THREADS_ENV] = str(count)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(THREADS_ENV, None)
-        else:
-            os.environ[THREADS_ENV] = previous
-
-
 _worker_engine: Engine | None = None
 
 
-def _worker_init(engine: type[Engine], voice: Voice, device: str, threads: int) -> None:
+def _worker_init(engine: type[Engine], voice: Voice, device: str, threads: int | None) -> None:
     global _worker_engine
-    os.environ[THREADS_ENV] = str(threads)
+    if threads is not None:
+        os.environ[THREADS_ENV] = str(threads)
     logging.getLogger().setLevel(logging.WARNING)
     _worker_engine = engine.load(voice, device=device)
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pyloudnorm
 import pytest
-from scipy.signal import resample_poly
+from scipy.signal import butter, resample_poly, sosfilt
 
 from narrator.loudness import (
     BLOCK,
@@ -260,3 +260,38 @@ def test_predicted_loudness_follows_a_gain():
     meter = fed_in_pieces(x * db_to_gain(4.5), rate)
     predicted = predicted_loudness(energies, np.full(len(energies), 4.5), rate)
     assert abs(predicted - meter.integrated) <= 0.2
+
+
+def test_reduction_made_piece_by_piece_equals_the_whole():
+    rng = np.random.default_rng(11)
+    peaks_db = rng.uniform(-30, 12, 200_000)
+    peaks_db[rng.integers(0, 200_000, 300)] = 35.0
+    limiter = Limiter(22_050, -3.0)
+    whole = limiter.reduction(peaks_db)
+    stream = limiter.stream(peaks_db)
+    pieces = [stream.get(max(0, s - 40), s + 5000)[min(s, 40):] for s in range(0, 200_000, 5000)]
+    stitched = np.concatenate([p[:5000] for p in pieces])
+    assert np.allclose(stitched, whole, atol=1e-9)
+
+
+def test_touch_up_pulls_peaks_left_over_back_under_the_ceiling():
+    # Whatever the first stage left over the ceiling (gain changes move inter-sample
+    # peaks), the touch-up stage measures on its output and limits again.
+    rate = 22_050
+    rng = np.random.default_rng(5)
+    x = sosfilt(butter(8, 6000, fs=rate, output="sos"), rng.standard_normal(rate * 4))
+    x *= db_to_gain(-9.0) / np.abs(x).max()  # peaks about 9 dB under full scale
+    limiter = Limiter(rate, -6.0)
+
+    def true_peak_db(signal: np.ndarray) -> float:
+        meter = LoudnessMeter(rate)
+        meter.feed(signal)
+        return meter.true_peak
+
+    assert np.array_equal(limiter.touch_up(x), x)  # already under: untouched
+    over = x.copy()
+    over[30_000:30_064] *= db_to_gain(4.0) / np.abs(over[30_000:30_064]).max() * db_to_gain(-6.0)
+    assert true_peak_db(over) > -6.0 + 3.5  # a burst about 4 dB over the ceiling
+    fixed = limiter.touch_up(over)
+    assert true_peak_db(fixed) <= -6.0 + 0.01
+    assert np.array_equal(fixed[:25_000], x[:25_000])  # only where it was needed
