@@ -65,7 +65,7 @@ def main() -> None:
         totals = [wall(command) for _ in range(args.runs)]
         duration = sf.info(str(out)).duration
     help_times = [wall([sys.executable, "-m", "narrator", "--help"]) for _ in range(5)]
-    loads, synths = zip(*(raw_piper(text) for _ in range(args.runs)))
+    loads, synths = zip(*(raw_piper(text) for _ in range(args.runs)), strict=True)
 
     total = statistics.median(totals)
     model = statistics.median(loads) + statistics.median(synths)

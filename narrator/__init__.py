@@ -1,7 +1,7 @@
 """narrator: narrate text into audiobook-quality audio with local neural voices.
 
-    import narrator
-    narrator.narrate(open("story.txt").read(), "story.mp3", voice="joe")
+import narrator
+narrator.narrate(open("story.txt").read(), "story.mp3", voice="joe")
 """
 
 from __future__ import annotations
@@ -39,4 +39,3 @@ def __getattr__(name: str) -> Any:
     from importlib import import_module
 
     return getattr(import_module(f".{module}", __name__), name)
-

@@ -109,46 +109,116 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 @click.option("-o", "--output", metavar="FILE",
               help="Output file, or - for standard output. [default: INPUT's name with the "
                    "format's suffix]")  # fmt: skip
-@click.option("-v", "--voice", "voice", default=DEFAULT_VOICE, show_default=True,
-              help="Voice preset name (see `narrator voices`) or a preset .toml file.")
-@click.option("--speed", type=click.FloatRange(0.25, 4.0), default=None,
-              help="Speaking rate; 1.0 is the voice's own, 1.2 is 20% faster.")
+@click.option(
+    "-v",
+    "--voice",
+    "voice",
+    default=DEFAULT_VOICE,
+    show_default=True,
+    help="Voice preset name (see `narrator voices`) or a preset .toml file.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(0.25, 4.0),
+    default=None,
+    help="Speaking rate; 1.0 is the voice's own, 1.2 is 20% faster.",
+)
 @click.option("--speaker", default=None, help="Speaker of a multi-speaker voice.")
-@click.option("--speaker-wav", "speaker_wav", multiple=True, metavar="FILE",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A recording of the voice to clone (XTTS); repeat for several.")
-@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None, metavar="N",
-              help="Seed for the model's random sampling; the same seed gives the same audio.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True, help="Where the model runs; auto picks cuda when available.")
+@click.option(
+    "--speaker-wav",
+    "speaker_wav",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A recording of the voice to clone (XTTS); repeat for several.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=None,
+    metavar="N",
+    help="Seed for the model's random sampling; the same seed gives the same audio.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where the model runs; auto picks cuda when available.",
+)
 @_license_option
 @_seconds("--sentence-pause", DEFAULT_SENTENCE_PAUSE, "Silence between sentences.")
 @_seconds("--paragraph-pause", DEFAULT_PARAGRAPH_PAUSE, "Silence between paragraphs.")
 @_seconds("--scene-pause", DEFAULT_SCENE_PAUSE, "Silence at a scene break (***, ---).")
-@_seconds("--heading-pause", DEFAULT_HEADING_PAUSE,
-          "Silence after a heading (at least the paragraph pause).")
-@click.option("--loudness", type=click.FloatRange(-50, -5), default=DEFAULT_LOUDNESS,
-              show_default=True, metavar="LUFS", help="Target integrated loudness.")
-@click.option("--true-peak", type=click.FloatRange(-20, 0), default=DEFAULT_TRUE_PEAK,
-              show_default=True, metavar="DBTP", help="True-peak ceiling.")
-@click.option("-f", "--format", "fmt", type=click.Choice([f.value for f in AudioFormat]),
-              default=None, help="Output format. [default: from the output suffix, else mp3]")
-@click.option("--bitrate", default=f"{DEFAULT_BITRATE}k", show_default=True,
-              help="Bitrate of lossy formats, in kbit/s.")
+@_seconds(
+    "--heading-pause",
+    DEFAULT_HEADING_PAUSE,
+    "Silence after a heading (at least the paragraph pause).",
+)
+@click.option(
+    "--loudness",
+    type=click.FloatRange(-50, -5),
+    default=DEFAULT_LOUDNESS,
+    show_default=True,
+    metavar="LUFS",
+    help="Target integrated loudness.",
+)
+@click.option(
+    "--true-peak",
+    type=click.FloatRange(-20, 0),
+    default=DEFAULT_TRUE_PEAK,
+    show_default=True,
+    metavar="DBTP",
+    help="True-peak ceiling.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in AudioFormat]),
+    default=None,
+    help="Output format. [default: from the output suffix, else mp3]",
+)
+@click.option(
+    "--bitrate",
+    default=f"{DEFAULT_BITRATE}k",
+    show_default=True,
+    help="Bitrate of lossy formats, in kbit/s.",
+)
 @click.option("--title", default=None, help="Title tag. [default: the first heading]")
 @_lexicon_option
-@click.option("--author", default=None,
-              help="Author tag; the voice is then tagged as the narrator.")
-@click.option("--subtitles", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              metavar="FILE", help="Also write subtitles, one cue per sentence (.srt or .vtt).")
-@click.option("--split-chapters", is_flag=True,
-              help="Also write one file per chapter (heading) beside the output.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Worker processes synthesizing at once (CPU engines).")
-@click.option("--no-cache", is_flag=True,
-              help="Neither use nor fill the clip cache (see `narrator cache`).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON summary on stdout at the end (needs -o FILE).")
+@click.option(
+    "--author", default=None, help="Author tag; the voice is then tagged as the narrator."
+)
+@click.option(
+    "--subtitles",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Also write subtitles, one cue per sentence (.srt or .vtt).",
+)
+@click.option(
+    "--split-chapters",
+    is_flag=True,
+    help="Also write one file per chapter (heading) beside the output.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes synthesizing at once (CPU engines).",
+)
+@click.option(
+    "--no-cache", is_flag=True, help="Neither use nor fill the clip cache (see `narrator cache`)."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON summary on stdout at the end (needs -o FILE).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress or messages, only errors.")
 @click.option("--verbose", count=True, help="More messages on stderr (twice for debug).")
 def read(
@@ -269,8 +339,12 @@ class _Progress:
             return
         if self._bar is None:
             self._bar = click.progressbar(
-                length=event.total, label="Narrating", file=sys.stderr, show_eta=True,
-                show_pos=True, item_show_func=lambda minutes: minutes,
+                length=event.total,
+                label="Narrating",
+                file=sys.stderr,
+                show_eta=True,
+                show_pos=True,
+                item_show_func=lambda minutes: minutes,
             )
             self._bar.__enter__()
         self._bar.update(event.done - self._done, f"{event.audio_seconds / 60:.1f} min of audio")
@@ -283,18 +357,31 @@ class _Progress:
 
 @cli.command()
 @click.argument("input", metavar="INPUT", type=str)
-@click.option("-v", "--voice", "voice", default=DEFAULT_VOICE, show_default=True,
-              help="Voice preset, for its language.")
+@click.option(
+    "-v",
+    "--voice",
+    "voice",
+    default=DEFAULT_VOICE,
+    show_default=True,
+    help="Voice preset, for its language.",
+)
 @_seconds("--sentence-pause", DEFAULT_SENTENCE_PAUSE, "Silence between sentences.")
 @_seconds("--paragraph-pause", DEFAULT_PARAGRAPH_PAUSE, "Silence between paragraphs.")
 @_seconds("--heading-pause", DEFAULT_HEADING_PAUSE, "Silence after a heading.")
 @_seconds("--scene-pause", DEFAULT_SCENE_PAUSE, "Silence at a scene break (***, ---).")
 @_lexicon_option
-@click.option("--json", "as_json", is_flag=True,
-              help="A JSON array of segment objects: text, source, kind, boundary, pause, "
-                   "chunks (as the voice's engine will get them), paragraph, line.")
-@click.option("--verbose", count=True,
-              help="Report text that cannot be spoken, with its position (twice for debug).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="A JSON array of segment objects: text, source, kind, boundary, pause, "
+    "chunks (as the voice's engine will get them), paragraph, line.",
+)
+@click.option(
+    "--verbose",
+    count=True,
+    help="Report text that cannot be spoken, with its position (twice for debug).",
+)
 def split(
     input: str, voice: str, sentence_pause: float, paragraph_pause: float,
     heading_pause: float, scene_pause: float, lexicon: Path | None, as_json: bool,

@@ -66,7 +66,7 @@ class FfmpegSink:
         self, path: Path, codec_args: list[str], muxer: str, sample_rate: int,
         metadata: Path | None = None,
     ) -> None:  # fmt: skip
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the encoder
         self._metadata = metadata
         inputs = ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0"]
         if metadata is not None:

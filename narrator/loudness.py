@@ -313,7 +313,7 @@ class Limiter:
             # Nothing comes before the first block to ramp over: the start is held.
             head = np.clip(peaks_db[: la + 2].astype(np.float64) + gain - self.ceiling_db,
                            0.0, self.MAX_REDUCTION_DB).max(initial=0.0)  # fmt: skip
-            held[: -before] = head
+            held[:-before] = head
         # Ramp in: the mean over the la+1 blocks up to j never falls below need[j].
         ramp = np.convolve(held, np.ones(la + 1) / (la + 1), "valid")
         # Release at a constant rate in dB: rel[j] = max over k <= j of ramp[k] - (j - k) * rate.

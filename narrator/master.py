@@ -66,7 +66,8 @@ class Programme:
         self.sample_rate = sample_rate
         self.analysis = BlockAnalysis(sample_rate)
         self.length = 0
-        self._file = tempfile.TemporaryFile(prefix="narrator-", suffix=".f32")
+        # Lives as long as the programme; closed by close().
+        self._file = tempfile.TemporaryFile(prefix="narrator-", suffix=".f32")  # noqa: SIM115
 
     def append(self, audio: np.ndarray) -> None:
         data = np.asarray(audio, dtype="<f4")

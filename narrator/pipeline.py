@@ -202,7 +202,8 @@ def _produce(
         programme.append(stitcher.lead_in())
         chunked = [fit(segment.chunks, synthesizer.max_chars) for segment in segments]
         clips = synthesizer.clips(chunked)
-        for done, (segment, segment_clips) in enumerate(zip(segments, clips), start=1):
+        pairs = zip(segments, clips, strict=True)
+        for done, (segment, segment_clips) in enumerate(pairs, start=1):
             if not any(len(c) for c in segment_clips) and segment.text.strip():
                 logger.warning("segment %d produced no audio: %r", segment.index, segment.text)
             programme.append(stitcher.add(segment_clips, segment.pause))

@@ -144,18 +144,23 @@ class Rendering:
                      "lead_in", "tail"):  # fmt: skip
             value = getattr(self, name)
             if not 0.0 <= value <= MAX_PAUSE:
-                raise OptionError(f"{name.replace('_', '-')} must be between 0 and {MAX_PAUSE:g} "
-                                  f"seconds, not {value:g}")
+                raise OptionError(
+                    f"{name.replace('_', '-')} must be between 0 and {MAX_PAUSE:g} "
+                    f"seconds, not {value:g}"
+                )
         if not 0.0 <= self.fade <= 0.1:
             raise OptionError(f"fade must be between 0 and 0.1 seconds, not {self.fade:g}")
         if not -50.0 <= self.loudness <= -5.0:
             raise OptionError(f"loudness must be between -50 and -5 LUFS, not {self.loudness:g}")
         if not -20.0 <= self.true_peak <= 0.0:
-            raise OptionError(f"true peak ceiling must be between -20 and 0 dBTP, "
-                              f"not {self.true_peak:g}")
+            raise OptionError(
+                f"true peak ceiling must be between -20 and 0 dBTP, not {self.true_peak:g}"
+            )
         if self.loudness > self.true_peak:
-            raise OptionError(f"loudness {self.loudness:g} LUFS cannot be above the true-peak "
-                              f"ceiling {self.true_peak:g} dBTP")
+            raise OptionError(
+                f"loudness {self.loudness:g} LUFS cannot be above the true-peak "
+                f"ceiling {self.true_peak:g} dBTP"
+            )
         if not 8 <= self.bitrate <= 320:
             raise OptionError(f"bitrate must be between 8 and 320 kbit/s, not {self.bitrate}")
         if not isinstance(self.format, AudioFormat):

@@ -19,13 +19,14 @@ from multiprocessing import get_context
 import numpy as np
 
 from .cache import ClipCache, clip_key
-from .engines import THREADS_ENV, Engine, engine_threads, load_engine
+from .engines import SHARED_ENV, THREADS_ENV, Engine, engine_threads, load_engine
 from .errors import OptionError
 from .voices import Voice
 
 logger = logging.getLogger(__name__)
 
 MAX_JOBS = 64
+
 
 @dataclass
 class SynthesisStats:
@@ -61,12 +62,7 @@ class Synthesizer:
         self.cache = cache
         self.stats = SynthesisStats()
         self._own_engine = engine is None
-        # One process uses every core through the engine's own threads; N workers
-        # share them.  Piper's samples do not depend on the thread count; torch's
-        # can differ in the last bits (see the README).
-        self.threads = engine_threads() or (
-            None if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
-        )
+        self.threads = engine_threads()
         self.engine = engine if engine is not None else load_engine(voice, device=device)
         self.sample_rate = self.engine.sample_rate
         self.max_chars = self.engine.max_chars
@@ -149,10 +145,10 @@ class Synthesizer:
 _worker_engine: Engine | None = None
 
 
-def _worker_init(engine: type[Engine], voice: Voice, device: str, threads: int | None) -> None:
+def _worker_init(engine: type[Engine], voice: Voice, device: str, threads: int) -> None:
     global _worker_engine
-    if threads is not None:
-        os.environ[THREADS_ENV] = str(threads)
+    os.environ[THREADS_ENV] = str(threads)
+    os.environ[SHARED_ENV] = "1"
     logging.getLogger().setLevel(logging.WARNING)
     _worker_engine = engine.load(voice, device=device)
 

@@ -57,7 +57,7 @@ def _id3_frames(tags: dict[str, str], chapters: Sequence[Chapter]) -> list[objec
             element_id="toc", flags=id3.CTOCFlags.TOP_LEVEL | id3.CTOCFlags.ORDERED,
             child_element_ids=ids, sub_frames=[id3.TIT2(encoding=3, text="Chapters")],
         ))  # fmt: skip
-        for element_id, chapter in zip(ids, chapters):
+        for element_id, chapter in zip(ids, chapters, strict=True):
             frames.append(id3.CHAP(
                 element_id=element_id, start_time=round(chapter.start * 1000),
                 end_time=round(chapter.end * 1000),
@@ -144,7 +144,7 @@ def read_chapters(path: Path) -> list[tuple[str, float, float]]:
     if hasattr(audio, "chapters") and audio.chapters is not None:  # MP4
         found = [(c.title, c.start) for c in audio.chapters]
         ends = [start for _, start in found[1:]] + [audio.info.length]
-        return [(title, start, end) for (title, start), end in zip(found, ends)]
+        return [(title, start, end) for (title, start), end in zip(found, ends, strict=True)]
     if hasattr(audio.tags, "getall"):  # ID3
         chaps = sorted(audio.tags.getall("CHAP"), key=lambda c: c.start_time)
         return [

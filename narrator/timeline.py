@@ -38,7 +38,7 @@ def cues(segments: Sequence[Segment], spans: Sequence[Span], sample_rate: int) -
     """One cue per segment that produced speech."""
     return [
         Cue(span.start / sample_rate, span.end / sample_rate, " ".join(segment.source.split()))
-        for segment, span in zip(segments, spans)
+        for segment, span in zip(segments, spans, strict=True)
         if span.end > span.start
     ]
 
@@ -57,7 +57,7 @@ def chapters(
     """
     starts: list[tuple[str, float, int]] = []
     previous_end = 0.0
-    for segment, span in zip(segments, spans):
+    for segment, span in zip(segments, spans, strict=True):
         if segment.kind is Kind.HEADING:
             start = max(previous_end, span.start / sample_rate - CHAPTER_LEAD)
             starts.append((segment.source.strip(), start, segment.index))
@@ -69,7 +69,7 @@ def chapters(
     else:
         starts[0] = (starts[0][0], 0.0, starts[0][2])
     ends = [s[1] for s in starts[1:]] + [duration]
-    return [Chapter(t, s, e, i) for (t, s, i), e in zip(starts, ends)]
+    return [Chapter(t, s, e, i) for (t, s, i), e in zip(starts, ends, strict=True)]
 
 
 def _clock(seconds: float, separator: str) -> str:

@@ -197,7 +197,8 @@ def parse_preset(data: dict[str, Any], path: Path | None = None) -> Voice:
         )
     missing = [key for key in _REQUIRED if key not in data]
     if missing:
-        raise VoiceError(f"{where}missing key{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+        plural = "s" if len(missing) > 1 else ""
+        raise VoiceError(f"{where}missing key{plural} {', '.join(missing)}")
     for key, value in data.items():
         types = _TYPES[key]
         if not isinstance(value, types) or isinstance(value, bool):

@@ -16,18 +16,17 @@ import soundfile as sf
 from click.testing import CliRunner, Result
 
 from narrator.cli import cli
+from narrator.encode import output_rate
 from narrator.rendering import (
     DEFAULT_HEADING_PAUSE,
     DEFAULT_LEAD_IN,
     DEFAULT_PARAGRAPH_PAUSE,
     DEFAULT_SENTENCE_PAUSE,
     DEFAULT_TAIL,
+    AudioFormat,
 )
 from narrator.stitch import ONSET_MARGIN, RELEASE_MARGIN
 from narrator.voices import list_voices
-
-from narrator.encode import output_rate
-from narrator.rendering import AudioFormat
 
 from .fake_engine import SAMPLE_RATE, expected_speech_seconds
 

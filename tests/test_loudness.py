@@ -269,7 +269,7 @@ def test_reduction_made_piece_by_piece_equals_the_whole():
     limiter = Limiter(22_050, -3.0)
     whole = limiter.reduction(peaks_db)
     stream = limiter.stream(peaks_db)
-    pieces = [stream.get(max(0, s - 40), s + 5000)[min(s, 40):] for s in range(0, 200_000, 5000)]
+    pieces = [stream.get(max(0, s - 40), s + 5000)[min(s, 40) :] for s in range(0, 200_000, 5000)]
     stitched = np.concatenate([p[:5000] for p in pieces])
     assert np.allclose(stitched, whole, atol=1e-9)
 

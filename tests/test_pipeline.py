@@ -15,14 +15,12 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from narrator import narrate
+from narrator.encode import output_rate
 from narrator.engines import load_engine, register_engine
 from narrator.errors import EngineError, OutputError
 from narrator.rendering import AudioFormat, Rendering
 from narrator.stitch import ONSET_MARGIN, RELEASE_MARGIN
 from narrator.voices import load_voice
-
-from narrator.encode import output_rate
-from narrator.rendering import AudioFormat
 
 from .fake_engine import LEAD_SILENCE, SAMPLE_RATE, FakeEngine, expected_speech_seconds
 

@@ -34,7 +34,10 @@ logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "narrator.engines"
 
 THREADS_ENV = "NARRATOR_ENGINE_THREADS"
-"""Set in worker processes: how many CPU threads each engine should use."""
+"""How many CPU threads each engine uses (see :func:`engine_threads`)."""
+
+SHARED_ENV = "NARRATOR_ENGINE_SHARED"
+"""Set to 1 in ``--jobs`` worker processes, which share the cores."""
 
 DEVICES = ("auto", "cpu", "cuda")
 """Values of the ``device`` option."""
@@ -221,9 +224,28 @@ def load_engine(voice: Voice, *, device: str = "auto") -> Engine:
     return engine
 
 
-def engine_threads() -> int | None:
-    """The CPU threads an engine should use, when narrator runs several workers."""
+MAX_ENGINE_THREADS = 4
+"""Threads one engine uses by default: inference on one sentence gains little beyond
+this, and more cores are better used by more ``--jobs``."""
+
+
+def engine_threads() -> int:
+    """The CPU threads every engine uses: ``$NARRATOR_ENGINE_THREADS``, else up to
+    :data:`MAX_ENGINE_THREADS`, the same whatever the number of jobs.
+
+    ONNX Runtime and torch can round differently with different thread counts, so
+    one count for a serial run and for each of N workers keeps their samples equal.
+    """
     import os
 
     value = os.environ.get(THREADS_ENV, "")
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, min(os.cpu_count() or 1, MAX_ENGINE_THREADS))
+
+
+def engine_shares_cores() -> bool:
+    """True in a worker process that shares the cores with others (no busy-waiting)."""
+    import os
+
+    return os.environ.get(SHARED_ENV) == "1"

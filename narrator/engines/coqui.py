@@ -518,11 +518,9 @@ class CoquiEngine(Engine):
                 f"the coqui engine cannot be imported ({exc}); {INSTALL_HINT}"
             ) from None
         where = torch_device(device)
-        threads = engine_threads()
-        if threads is not None:  # one of several worker processes
-            import torch
+        import torch
 
-            torch.set_num_threads(threads)
+        torch.set_num_threads(engine_threads())  # the same in every worker: equal samples
         files = resolve_model(voice)
         from TTS.config import load_config
 

@@ -24,7 +24,17 @@ import platformdirs
 
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..voices import Voice
-from . import BUNDLED, DOWNLOADED, LOCAL, MISSING, NETWORK_TIMEOUT, Engine, engine_threads, require_network
+from . import (
+    BUNDLED,
+    DOWNLOADED,
+    LOCAL,
+    MISSING,
+    NETWORK_TIMEOUT,
+    Engine,
+    engine_shares_cores,
+    engine_threads,
+    require_network,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -191,14 +201,16 @@ class PiperEngine(Engine):
         }
 
 
-def _session(model: Path, use_cuda: bool, threads: int | None) -> Any:
-    """The ONNX session, on *threads* CPU threads (None: ONNX Runtime's default)."""
+def _session(model: Path, use_cuda: bool, threads: int) -> Any:
+    """The ONNX session, on *threads* CPU threads."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    if threads is not None:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    if engine_shares_cores():
+        # Workers share the cores: threads that spin while waiting would steal them.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers: list[Any] = (
         [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})]
         if use_cuda else ["CPUExecutionProvider"]
