@@ -61,7 +61,17 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "out.mp3"
-        command = [sys.executable, "-m", "narrator", "read", str(args.text), "-o", str(out), "-q"]
+        command = [
+            sys.executable,
+            "-m",
+            "narrator",
+            "read",
+            str(args.text),
+            "-o",
+            str(out),
+            "-q",
+            "--no-cache",
+        ]
         totals = [wall(command) for _ in range(args.runs)]
         duration = sf.info(str(out)).duration
     help_times = [wall([sys.executable, "-m", "narrator", "--help"]) for _ in range(5)]

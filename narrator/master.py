@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import lfilter
 
 from .encode import Sink, decode_blocks, open_sink, output_rate
 from .loudness import (
@@ -324,9 +323,9 @@ class _RoomTone:
         white = np.random.default_rng(ROOM_TONE_SEED).standard_normal(
             round(self.LOOP_SECONDS * sample_rate)
         )
-        # Run the low-pass over the loop twice so that its end flows into its start.
-        twice = lfilter([1 - _ROOM_TONE_POLE], [1, -_ROOM_TONE_POLE], np.tile(white, 2))
-        soft = twice[len(white) :]
+        # Low-pass the loop circularly, so that its end flows into its start.
+        taps = _ROOM_TONE_POLE ** np.arange(256) * (1 - _ROOM_TONE_POLE)
+        soft = np.fft.irfft(np.fft.rfft(white) * np.fft.rfft(taps, len(white)), len(white))
         self._loop = soft * (db_to_gain(level_db) / soft.std())
 
     def next(self, n: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import re
 from functools import cache
 from importlib import resources
 
-from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTokenizer
+from .punkt import PunktParameters, PunktSentenceTokenizer, installed_model
 
 logger = logging.getLogger(__name__)
 
@@ -154,9 +154,4 @@ def _shipped_parameters(code: str) -> dict[str, list[str]] | None:
 
 def _real_punkt(code: str) -> PunktSentenceTokenizer | None:
     name = PUNKT_LANGUAGES.get(code)
-    if name is None:
-        return None
-    try:
-        return PunktTokenizer(name)
-    except (LookupError, ValueError, OSError):
-        return None
+    return None if name is None else installed_model(name)
