@@ -208,6 +208,9 @@ def _session(model: Path, use_cuda: bool, threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # Memory patterns are planned and kept per input shape, and every sentence has its
+    # own length: with them, memory grows with the length of the book.
+    options.enable_mem_pattern = False
     if engine_shares_cores():
         # Workers share the cores: threads that spin while waiting would steal them.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
