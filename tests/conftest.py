@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,16 @@ model = "tone"
 language = "en"
 description = "A test tone whose length follows the text"
 """
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """``read`` configures the root logger for the process; put it back after each test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

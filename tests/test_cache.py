@@ -35,16 +35,6 @@ TEXT = " ".join(SENTENCES[:4]) + "\n\n" + " ".join(SENTENCES[4:]) + "\n"
 N = len(SENTENCES)
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """``read`` configures the root logger for the process; put it back after each test."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 @pytest.fixture
 def story(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 import shutil
 import subprocess
@@ -39,16 +38,6 @@ WROTE = re.compile(
     r"(?:, \d+ from the cache)?, "
     r"(?P<lufs>-?\d+\.\d) LUFS, in \d+\.\d s \(real-time factor \d+\.\d{3}\)\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """``read`` configures the root logger for the process; put it back after each test."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

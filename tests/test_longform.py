@@ -12,7 +12,6 @@ cache folder.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shutil
@@ -90,16 +89,6 @@ def narrator_script() -> str:
     if found is None:
         pytest.fail("the narrator console script is not installed; pip install -e .")
     return found
-
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """``read`` configures the root logger for the process; put it back after each test."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture(scope="module")
