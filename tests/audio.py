@@ -14,11 +14,14 @@ so that a test measures the output with independent tools:
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 FRAME = 0.010
@@ -198,3 +201,12 @@ def speech_seconds(
 ) -> float:
     """Seconds of frames louder than *threshold_db* dBFS."""
     return float((rms_envelope_db(audio, rate, frame) >= threshold_db).sum() * frame)
+
+
+def narrator_script() -> str:
+    """The installed ``narrator`` console script (the entry point, not ``python -m``)."""
+    beside = Path(sysconfig.get_path("scripts")) / "narrator"
+    found = str(beside) if beside.exists() else shutil.which("narrator")
+    if found is None:
+        pytest.fail("the narrator console script is not installed; pip install -e .")
+    return found

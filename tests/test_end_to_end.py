@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from .audio import (
     ebur128,
     integrated_loudness,
     is_mp3_start,
+    narrator_script,
     speech_gaps,
 )
 
@@ -68,15 +67,6 @@ leave 0.4 s, so the story has none.)"""
 
 READ = ["read", "in.md", "--sentence-pause", str(SENTENCE_PAUSE),
         "--paragraph-pause", str(PARAGRAPH_PAUSE)]  # fmt: skip
-
-
-def narrator_script() -> str:
-    """The installed ``narrator`` console script (the entry point, not ``python -m``)."""
-    beside = Path(sysconfig.get_path("scripts")) / "narrator"
-    found = str(beside) if beside.exists() else shutil.which("narrator")
-    if found is None:
-        pytest.fail("the narrator console script is not installed; pip install -e .")
-    return found
 
 
 @pytest.fixture(scope="module")

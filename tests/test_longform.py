@@ -14,10 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sysconfig
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +33,16 @@ from narrator.rendering import DEFAULT_LEAD_IN, DEFAULT_LOUDNESS, Rendering
 from narrator.tags import read_chapters
 from narrator.text import Kind
 
-from .audio import SILENCE_DB, Decoded, decode, decode_ffmpeg, ebur128, rms_envelope_db, speech_gaps
+from .audio import (
+    SILENCE_DB,
+    Decoded,
+    decode,
+    decode_ffmpeg,
+    ebur128,
+    narrator_script,
+    rms_envelope_db,
+    speech_gaps,
+)
 from .fake_engine import FakeEngine
 
 DETERMINISTIC_PRESET = """\
@@ -80,15 +87,6 @@ CHAPTER_LEAD_MAX = 0.5
 
 CUE_TOLERANCE = 0.05
 LOUDNESS_TOLERANCE = 1.0
-
-
-def narrator_script() -> str:
-    """The installed ``narrator`` console script (the entry point, not ``python -m``)."""
-    beside = Path(sysconfig.get_path("scripts")) / "narrator"
-    found = str(beside) if beside.exists() else shutil.which("narrator")
-    if found is None:
-        pytest.fail("the narrator console script is not installed; pip install -e .")
-    return found
 
 
 @pytest.fixture(scope="module")
