@@ -1,6 +1,6 @@
 """Benchmark: long-form narration - flat memory, cached re-runs, parallel jobs.
 
-    python benchmarks/bench_longform.py [rss|rerun|jobs|all] [--no-write]
+    python benchmarks/bench_longform.py [rss|rerun|jobs|all] [--no-write] [--code LABEL]
 
 rss    Peak resident memory of ``narrator read`` on the sample story (about 3 minutes
        of audio) and on the same text repeated to about 60 minutes: once with every
@@ -120,6 +120,31 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}"
 
 
+def code_version() -> str:
+    """The commit measured: ``git rev-parse --short HEAD``, with ``+`` when narrator/ has
+    uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "narrator"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return head + ("+" if dirty else "")
+
+
+CODE = "?"
+"""What :func:`code_version` found, or ``--code``; set in :func:`main`."""
+
+
 def today() -> str:
     return dt.datetime.now().strftime("%Y-%m-%d %H:%M")
 
@@ -158,7 +183,7 @@ def bench_rss(folder: Path) -> list[list[str]]:
               f"MiB, {long.wall:.0f} s", flush=True)  # fmt: skip
         verdict = "meets" if ratio <= RSS_RATIO_TARGET else "MISSES"
         print(f"  ratio {ratio:.2f} ({verdict} the target <= {RSS_RATIO_TARGET})")
-        rows.append([today(), machine(), mode, clock(short.duration),
+        rows.append([today(), machine(), CODE, mode, clock(short.duration),
                      f"{short.peak_rss_mb:.0f} MiB", clock(long.duration),
                      f"{long.peak_rss_mb:.0f} MiB", f"{long.wall:.0f} s", f"**{ratio:.2f}**",
                      "yes" if ratio <= RSS_RATIO_TARGET else "**no**",
@@ -276,7 +301,7 @@ def bench_rerun(folder: Path) -> list[list[str]]:
               f"{again.summary['cache_hits']} from the cache)")  # fmt: skip
         verdict = "meets" if ratio <= RERUN_RATIO_TARGET else "MISSES"
         print(f"  ratio {ratio:.1%} ({verdict} the target <= {RERUN_RATIO_TARGET:.0%})")
-        rows.append([today(), machine(), suffix.upper(), clock(first.duration),
+        rows.append([today(), machine(), CODE, suffix.upper(), clock(first.duration),
                      f"{first.wall:.1f} s", f"{again.wall:.1f} s",
                      f"{again.summary['synthesized']} / {again.summary['cache_hits']}",
                      f"**{ratio:.1%}**", "yes" if ratio <= RERUN_RATIO_TARGET else "**no**",
@@ -305,8 +330,9 @@ def bench_jobs(folder: Path) -> list[list[str]]:
         run = narrate(text, folder / f"{slug}.mp3", folder / "cache", "--no-cache", *args, env=env)
         print(f"jobs: {label}: {run.wall:.1f} s for {clock(run.duration)} of audio, "
               f"real-time factor {run.rtf:.3f}", flush=True)  # fmt: skip
-        rows.append([today(), machine(), label, clock(run.duration), f"{run.wall:.1f} s",
-                     f"**{run.rtf:.3f}**", f"{run.summary['rtf']:.3f}", load(run)])  # fmt: skip
+        rows.append([today(), machine(), CODE, label, clock(run.duration),
+                     f"{run.wall:.1f} s", f"**{run.rtf:.3f}**", f"{run.summary['rtf']:.3f}",
+                     load(run)])  # fmt: skip
     return rows
 
 
@@ -327,9 +353,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="?", default="all", choices=["rss", "rerun", "jobs", "all"])
     parser.add_argument("--no-write", action="store_true", help="Do not update docs/benchmarks.md.")
+    parser.add_argument(
+        "--code", metavar="LABEL", help="Label of the code measured. [default: the git commit]"
+    )
     args = parser.parse_args()
+    global CODE
+    CODE = args.code or code_version()
     chosen = ["rss", "rerun", "jobs"] if args.which == "all" else [args.which]
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {machine()}; code: {CODE}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-longform-") as name:
         folder = Path(name)
         for which in chosen:
