@@ -63,6 +63,8 @@ class ClipCache:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or cache_dir()
         self.clips = self.directory / "clips"
+        self.pieces = self.directory / "pieces"
+        """Mastered pieces of narrations (see :mod:`narrator.pieces`)."""
         self.stats = CacheStats()
 
     def _path(self, key: str) -> Path:
@@ -103,25 +105,28 @@ class ClipCache:
                 os.unlink(name)
 
     def usage(self) -> tuple[int, int]:
-        """(number of clips, bytes) in the cache."""
+        """(number of clips, bytes) in the cache, mastered pieces included."""
         count = size = 0
-        if self.clips.is_dir():
-            for path in self.clips.rglob("*.clip"):
-                count += 1
-                with contextlib.suppress(OSError):
-                    size += path.stat().st_size
+        for folder in (self.clips, self.pieces):
+            if folder.is_dir():
+                for path in folder.rglob("*"):
+                    count += path.suffix == ".clip"
+                    with contextlib.suppress(OSError):
+                        size += path.stat().st_size if path.is_file() else 0
         return count, size
 
     def clear(self) -> int:
-        """Delete every cached clip; returns how many were removed."""
+        """Delete every cached clip and mastered piece; returns how many clips went."""
         removed = 0
-        if self.clips.is_dir():
-            for path in list(self.clips.rglob("*")):
+        for folder in (self.clips, self.pieces):
+            if not folder.is_dir():
+                continue
+            for path in list(folder.rglob("*")):
                 if path.is_file():
                     with contextlib.suppress(OSError):
                         path.unlink()
                         removed += path.suffix == ".clip"
-            for folder in sorted(self.clips.rglob("*"), reverse=True):
+            for sub in sorted(folder.rglob("*"), reverse=True):
                 with contextlib.suppress(OSError):
-                    folder.rmdir()
+                    sub.rmdir()
         return removed

@@ -464,13 +464,14 @@ def download(names: tuple[str, ...], accept_coqui_license: bool) -> None:
 
 
 @cli.command()
-@click.option("--clear", is_flag=True, help="Delete every cached clip.")
+@click.option("--clear", is_flag=True, help="Delete every cached clip and mastered piece.")
 def cache(clear: bool) -> None:
     """Show where the clip cache is and how big it is, or clear it.
 
     Every synthesized sentence is kept, keyed by its text and everything about
     the voice, so an interrupted narration resumes and an edited one only
-    synthesizes what changed. NARRATOR_CACHE_DIR moves it.
+    synthesizes what changed; mastered pieces of MP3 and WAV narrations are kept
+    too, so an edited one only encodes what changed. NARRATOR_CACHE_DIR moves it.
     """
     from .cache import ClipCache
 

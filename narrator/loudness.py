@@ -9,6 +9,7 @@ processing the whole programme at once.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
@@ -147,11 +148,25 @@ class LoudnessMeter:
     @property
     def integrated(self) -> float:
         """Gated integrated loudness so far, LUFS (``-inf`` for silence)."""
-        energies = np.asarray(self._energies)
-        if len(energies) < 4:
-            return SILENCE
-        blocks = np.lib.stride_tricks.sliding_window_view(energies, 4).mean(axis=1)
-        return _gated_loudness(blocks)
+        return integrated_loudness(np.asarray(self._energies))
+
+
+def integrated_loudness(quarters: np.ndarray) -> float:
+    """Gated integrated loudness (LUFS) from the mean K-weighted energy of consecutive
+    100 ms steps: the 400 ms gating blocks overlap by 75 %, as BS.1770 asks."""
+    if len(quarters) < 4:
+        return SILENCE
+    return _gated_loudness(np.lib.stride_tricks.sliding_window_view(quarters, 4).mean(axis=1))
+
+
+def step_sums(squares: np.ndarray, first: int, step: int) -> tuple[int, np.ndarray]:
+    """Sums of *squares* (the squared K-weighted samples from sample *first* of a stream
+    on) over the stream's 100 ms steps of *step* samples: (index of the first step, sums).
+    Steps cut by either end get the part that lies in *squares*."""
+    index = first // step
+    edges = np.arange((index + 1) * step - first, len(squares), step)
+    starts = np.concatenate([[0], edges]).astype(np.intp)
+    return index, np.add.reduceat(squares, starts) if len(squares) else np.zeros(0)
 
 
 def _gated_loudness(block_energies: np.ndarray) -> float:
@@ -193,7 +208,8 @@ class BlockAnalysis:
     """Per-block true peak and K-weighted energy of a stream, kept while synthesizing.
 
     With them the effect of any gain followed by the limiter on the programme's
-    loudness can be predicted without touching the audio again.
+    loudness can be predicted without touching the audio again.  One thread may
+    feed it while others read the blocks analysed so far.
     """
 
     def __init__(self, sample_rate: int) -> None:
@@ -201,8 +217,16 @@ class BlockAnalysis:
         self._kweighting = KWeighting(sample_rate)
         self._pending = np.zeros(0, dtype=np.float32)
         self._block_peaks = _BlockPeaks(BLOCK)
-        self._peaks: list[np.ndarray] = []
-        self._energies: list[np.ndarray] = []
+        self._peaks = np.zeros(1 << 12, dtype=np.float32)
+        self._energies = np.zeros(1 << 12, dtype=np.float32)
+        self._count = 0
+        self._peak_count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> int:
+        """Blocks whose peak and energy are known."""
+        return min(self._count, self._peak_count)
 
     def feed(self, audio: np.ndarray) -> None:
         self._pending = np.concatenate([self._pending, np.asarray(audio, dtype=np.float32)])
@@ -212,24 +236,39 @@ class BlockAnalysis:
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """(true peak, K-weighted energy) of every block."""
         self._analyse(final=True)
-        peaks = np.concatenate(self._peaks) if self._peaks else np.zeros(0, dtype=np.float32)
-        energies = (np.concatenate(self._energies) if self._energies
-                    else np.zeros(0, dtype=np.float32))  # fmt: skip
-        self._peaks, self._energies = [peaks], [energies]
-        return peaks, energies
+        return self.blocks(0, self.available)
+
+    def blocks(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of (true peak, K-weighted energy) of the analysed blocks in [start, stop)."""
+        with self._lock:
+            stop = min(stop, self.available)
+            return self._peaks[start:stop].copy(), self._energies[start:stop].copy()
+
+    def _append(self, name: str, values: np.ndarray, count: int) -> int:
+        store = getattr(self, name)
+        if count + len(values) > len(store):
+            grown = np.zeros(max(2 * len(store), count + len(values)), dtype=np.float32)
+            grown[:count] = store[:count]
+            with self._lock:
+                setattr(self, name, grown)
+            store = grown
+        store[count : count + len(values)] = values
+        return count + len(values)
 
     def _analyse(self, final: bool) -> None:
         pending = self._pending.astype(np.float64)
         whole = len(pending) if final else len(pending) // BLOCK * BLOCK
         peaks = self._block_peaks.feed(pending[:whole], final=final)
-        if len(peaks):
-            self._peaks.append(peaks.astype(np.float32))
         body = np.zeros(-(-whole // BLOCK) * BLOCK)
         body[:whole] = pending[:whole]
+        energy = np.zeros(0)
         if len(body):
             weighted = self._kweighting(body)
             energy = (weighted * weighted).reshape(-1, BLOCK).sum(axis=1)
-            self._energies.append(energy.astype(np.float32))
+        peak_count = self._append("_peaks", peaks, self._peak_count)
+        count = self._append("_energies", energy, self._count)
+        with self._lock:
+            self._peak_count, self._count = peak_count, count
         self._pending = self._pending[whole:]
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,20 +66,31 @@ class Programme:
         self.sample_rate = sample_rate
         self.analysis = BlockAnalysis(sample_rate)
         self.length = 0
+        self.finished = False
+        """Whether the last sample has been appended."""
         # Lives as long as the programme; closed by close().
         self._file = tempfile.TemporaryFile(prefix="narrator-", suffix=".f32")  # noqa: SIM115
+        self._lock = threading.Lock()
 
     def append(self, audio: np.ndarray) -> None:
         data = np.asarray(audio, dtype="<f4")
-        self._file.seek(0, 2)
-        self._file.write(data.tobytes())
+        with self._lock:
+            self._file.seek(0, 2)
+            self._file.write(data.tobytes())
+            self.length += len(data)
         self.analysis.feed(data)
-        self.length += len(data)
+
+    def finish(self) -> None:
+        """No more audio comes: analyse what is left."""
+        self.analysis.finish()
+        self.finished = True
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        start, stop = max(0, start), min(self.length, stop)
-        self._file.seek(start * 4)
-        return np.frombuffer(self._file.read(max(0, stop - start) * 4), dtype="<f4")
+        """Samples [start, stop) (any thread may read while another appends)."""
+        with self._lock:
+            start, stop = max(0, start), min(self.length, stop)
+            self._file.seek(start * 4)
+            return np.frombuffer(self._file.read(max(0, stop - start) * 4), dtype="<f4")
 
     @property
     def duration(self) -> float:
@@ -106,6 +118,12 @@ class Mastered:
 
     ceiling: float
     """The limiter's ceiling in the last pass, dBTP."""
+
+    pieces: int = 1
+    """Pieces the file was mastered in (see :mod:`narrator.pieces`)."""
+
+    reused: int = 0
+    """Pieces taken ready-made from the cache."""
 
 
 def master(
@@ -267,6 +285,10 @@ def _plan_gain(
     return g1
 
 
+Reduction = Callable[[int, int], np.ndarray]
+"""The limiter's reduction (dB) of blocks [start, stop)."""
+
+
 def _render(
     programme: Programme,
     sink: Sink,
@@ -280,22 +302,12 @@ def _render(
 ) -> None:
     """Gain, limit and add room tone to samples [begin, end) of *programme*, into *sink*."""
     end = programme.length if end is None else end
-    room_tone = _RoomTone(rendering.room_tone_db, programme.sample_rate)
-    gain = db_to_gain(gain_db)
-    context = limiter.touch_up_context
+    room_tone = RoomTone(rendering.room_tone_db, programme.sample_rate)
     try:
         for start in range(begin, end, CHUNK):
             stop = min(start + CHUNK, end)
-            first, last = max(0, start - context), min(programme.length, stop + context)
-            # One block of context each side, for the interpolation between block centres.
-            lo, hi = max(0, first // BLOCK - 1), -(-last // BLOCK) + 1
-            blocks = reduction.get(lo, hi)
-            gains = limiter.sample_gains(blocks, len(blocks) * BLOCK)
-            offset = first - lo * BLOCK
-            audio = programme.read(first, last).astype(np.float64)
-            audio *= gain * gains[offset : offset + len(audio)]
-            audio = limiter.touch_up(audio)[start - first : stop - first]
-            audio += room_tone.next(len(audio))
+            audio = render_range(programme, start, stop, gain_db, limiter, reduction.get)
+            audio += room_tone.at(start - begin, len(audio))
             if meter is not None:
                 meter.feed(audio)
             sink.write(audio)
@@ -307,7 +319,25 @@ def _render(
     sink.close()
 
 
-class _RoomTone:
+def render_range(
+    programme: Programme, start: int, stop: int, gain_db: float, limiter: Limiter,
+    reduction: Reduction,
+) -> np.ndarray:  # fmt: skip
+    """Samples [start, stop) of *programme* with the gain and the limiter applied
+    (not the room tone).  *start* must lie on a block boundary."""
+    context = limiter.touch_up_context
+    first, last = max(0, start - context), min(programme.length, stop + context)
+    # One block of context each side, for the interpolation between block centres.
+    lo, hi = max(0, first // BLOCK - 1), -(-last // BLOCK) + 1
+    blocks = reduction(lo, hi)
+    gains = limiter.sample_gains(blocks, len(blocks) * BLOCK)
+    offset = first - lo * BLOCK
+    audio = programme.read(first, last).astype(np.float64)
+    audio *= db_to_gain(gain_db) * gains[offset : offset + len(audio)]
+    return np.asarray(limiter.touch_up(audio)[start - first : stop - first])
+
+
+class RoomTone:
     """A faint, soft, deterministic noise floor: a loop of low-passed noise.
 
     The loop is long enough (and quiet enough) that no repetition can be heard.
@@ -316,7 +346,6 @@ class _RoomTone:
     LOOP_SECONDS = 7.3
 
     def __init__(self, level_db: float | None, sample_rate: int) -> None:
-        self._position = 0
         self._loop = np.zeros(0)
         if level_db is None:
             return
@@ -328,9 +357,8 @@ class _RoomTone:
         soft = np.fft.irfft(np.fft.rfft(white) * np.fft.rfft(taps, len(white)), len(white))
         self._loop = soft * (db_to_gain(level_db) / soft.std())
 
-    def next(self, n: int) -> np.ndarray:
+    def at(self, position: int, n: int) -> np.ndarray:
+        """*n* samples of room tone from *position* samples into the loop's run."""
         if not len(self._loop):
             return np.zeros(n)
-        index = (self._position + np.arange(n)) % len(self._loop)
-        self._position = (self._position + n) % len(self._loop)
-        return np.asarray(self._loop[index])
+        return np.asarray(self._loop[(position + np.arange(n)) % len(self._loop)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from .encode import atomic_output, copy_to_stream, read_blocks
 from .engines import Engine, engine_class
 from .errors import OptionError
 from .master import Mastered, Programme, export_range, master
+from .pieces import PieceMaster, PieceStore, cut_in_gap, piece_format
 from .rendering import AudioFormat, Rendering
 from .stitch import Span, Stitcher
 from .synthesis import SynthesisStats, Synthesizer
@@ -100,6 +102,8 @@ class Narration:
             "synthesized": self.stats.synthesized,
             "cache_hits": self.stats.cache_hits,
             "chapters": len(self.chapters),
+            "pieces": self.mastered.pieces,
+            "pieces_reused": self.mastered.reused,
             "loudness": round(self.mastered.loudness, 2),
             "true_peak": round(self.mastered.true_peak, 2),
             "elapsed": round(self.elapsed, 3),
@@ -162,23 +166,27 @@ def narrate(
     rendering = _with_default_tags(rendering, voice, segments, fallback_title)
     clip_cache = ClipCache() if cache is True else (cache or None)
     synthesizer = Synthesizer(voice, device=device, engine=engine, cache=clip_cache, jobs=jobs)
+    store = PieceStore(clip_cache.pieces if clip_cache is not None else None)
     try:
         if isinstance(output, (str, Path)):
             destination = Path(output)
             with atomic_output(destination) as temporary:
+                base = destination if split_chapters else None
                 result = _produce(segments, temporary, voice, rendering, synthesizer, progress,
-                                  destination if split_chapters else None)  # fmt: skip
+                                  store, base)  # fmt: skip
             result.output = destination
         else:
             with tempfile.TemporaryDirectory(prefix="narrator-") as folder:
                 temporary = Path(folder) / f"narration.{rendering.format.value}"
-                result = _produce(segments, temporary, voice, rendering, synthesizer, progress)
+                result = _produce(segments, temporary, voice, rendering, synthesizer, progress,
+                                  store)  # fmt: skip
                 if output is None:
                     result.audio = np.concatenate(list(read_blocks(temporary))).astype(np.float32)
                 else:
                     copy_to_stream(temporary, output)
     finally:
         synthesizer.close()
+        store.close()
     if subtitle_path is not None:
         with atomic_output(subtitle_path) as temporary:
             temporary.write_text(render_subtitles(result.cues, subtitle_path), "utf-8")
@@ -193,12 +201,22 @@ def _produce(
     rendering: Rendering,
     synthesizer: Synthesizer,
     progress: Progress | None,
+    store: PieceStore,
     chapter_base: Path | None = None,
 ) -> Narration:
     rate = synthesizer.sample_rate
     programme = Programme(rate)
+    form = piece_format(rendering, rate)
+    spare = (os.cpu_count() or 1) - synthesizer.jobs * synthesizer.threads
+    pieces = PieceMaster(programme, rendering, form, store, spare) if form else None
     try:
-        stitcher = Stitcher(rate, rendering)
+        cutter = None
+        if form is not None:
+
+            def cutter(end: int, gap: int) -> tuple[int, int] | None:
+                return cut_in_gap(end, gap, form.grid, rate)
+
+        stitcher = Stitcher(rate, rendering, cutter)
         programme.append(stitcher.lead_in())
         chunked = [fit(segment.chunks, synthesizer.max_chars) for segment in segments]
         clips = synthesizer.clips(chunked)
@@ -207,11 +225,20 @@ def _produce(
             if not any(len(c) for c in segment_clips) and segment.text.strip():
                 logger.warning("segment %d produced no audio: %r", segment.index, segment.text)
             programme.append(stitcher.add(segment_clips, segment.pause))
+            if pieces is not None:
+                cut = stitcher.cuts[-1]
+                if cut is not None:
+                    pieces.cut(cut, segment.text)
+                pieces.advance()
             if progress is not None:
                 progress(ProgressEvent(done, len(segments), segment, programme.duration))
         programme.append(stitcher.tail())
+        programme.finish()
         found = chapters(segments, stitcher.spans, rate, programme.duration)
-        mastered = master(programme, destination, rendering, found)
+        if pieces is not None:
+            mastered = pieces.finish(destination, found)
+        else:
+            mastered = master(programme, destination, rendering, found)
         files = _export_chapters(programme, chapter_base, rendering, mastered, found)
         return Narration(
             output=None, sample_rate=rate, duration=programme.duration, segments=segments,
@@ -219,6 +246,8 @@ def _produce(
             chapters=found, chapter_files=files,
         )  # fmt: skip
     finally:
+        if pieces is not None:
+            pieces.close()
         programme.close()
 
 

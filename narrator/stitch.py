@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,14 +74,27 @@ def silence_after(pause: float, sample_rate: int) -> int:
     return max(0, round((pause - margins) * sample_rate))
 
 
-class Stitcher:
-    """Lays conditioned clips and pauses end to end, and remembers where each one went."""
+Cutter = Callable[[int, int], "tuple[int, int] | None"]
+"""Given where a segment's speech ends and the silence after it (samples), where the
+programme may be cut in that silence and how long the silence becomes, or None."""
 
-    def __init__(self, sample_rate: int, rendering: Rendering) -> None:
+
+class Stitcher:
+    """Lays conditioned clips and pauses end to end, and remembers where each one went.
+
+    With a *cutter*, the pauses that can hold a cut for mastering in pieces are
+    adjusted to it, and the cuts are listed in :attr:`cuts` (one per segment: the
+    sample, or None)."""
+
+    def __init__(
+        self, sample_rate: int, rendering: Rendering, cutter: Cutter | None = None
+    ) -> None:  # fmt: skip
         self.sample_rate = sample_rate
         self.rendering = rendering
         self.position = 0
         self.spans: list[Span] = []
+        self.cuts: list[int | None] = []
+        self._cutter = cutter
 
     def lead_in(self) -> np.ndarray:
         """The room tone before the first word."""
@@ -98,6 +112,10 @@ class Stitcher:
         speech = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
         start = self.position + (round(ONSET_MARGIN * self.sample_rate) if len(speech) else 0)
         gap = silence_after(pause, self.sample_rate) if pause > 0 else 0
+        cut = self._cutter(self.position + len(speech), gap) if self._cutter else None
+        if cut is not None:
+            gap = cut[1]
+        self.cuts.append(cut[0] if cut is not None else None)
         audio = np.concatenate([speech, np.zeros(gap, dtype=np.float32)])
         end = self.position + max(len(speech) - round(RELEASE_MARGIN * self.sample_rate), 0)
         self.spans.append(Span(start, max(start, end)))

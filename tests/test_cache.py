@@ -350,7 +350,9 @@ def test_cache_command_shows_and_clears(fake_voice, story: Path):
     assert result.output == f"{directory}: 0 clips, 0.0 MB\n"
 
     read_json(["story.txt", "-o", "out.wav"])
-    size = sum(len(data) for data in clip_files().values())
+    pieces = [p for p in (directory / "pieces").rglob("*") if p.is_file()]
+    assert pieces  # the mastered pieces of the WAV are kept too, and counted
+    size = sum(len(data) for data in clip_files().values()) + sum(p.stat().st_size for p in pieces)
     result = invoke(["cache"])
     assert result.output == f"{directory}: {N} clips, {size / 1e6:.1f} MB\n"
 
@@ -358,6 +360,7 @@ def test_cache_command_shows_and_clears(fake_voice, story: Path):
     assert result.exit_code == 0
     assert result.output == f"removed {N} clips from {directory}\n"
     assert clip_files() == {}
+    assert not [p for p in (directory / "pieces").rglob("*") if p.is_file()]
     assert invoke(["cache"]).output == f"{directory}: 0 clips, 0.0 MB\n"
     summary = read_json(["story.txt", "-o", "again.wav"])
     assert (summary["synthesized"], summary["cache_hits"]) == (N, 0)

@@ -388,9 +388,14 @@ def test_mp3_chapter_frames(book: Book, book_mp3: Path):
     assert [c.element_id for c in chaps] == list(toc.child_element_ids)
     found = [(str(c.sub_frames["TIT2"]), c.start_time / 1000, c.end_time / 1000) for c in chaps]
     assert read_chapters(book_mp3) == found
-    # The clips come from the cache, so the MP3's chapters are the .m4b's.
+    # The clips come from the cache, so the MP3's chapters are the .m4b's, except that
+    # the MP3's pauses are snapped to its frame grid (by at most half of 576 samples
+    # each; see narrator.pieces) and the .m4b's are not.
+    rate = book.narration.sample_rate
     for (title, start, _), chapter in zip(found, book.narration.chapters, strict=True):
-        assert (title, start) == (chapter.title, pytest.approx(chapter.start, abs=0.001))
+        pauses = sum(1 for span in book.narration.spans if span.start / rate < chapter.start)
+        slack = 0.001 + pauses * 288 / rate
+        assert (title, start) == (chapter.title, pytest.approx(chapter.start, abs=slack))
     assert_chapters_fit_the_speech(found, book, decode(book_mp3))
     assert tags["TIT2"].text == [HEADINGS[0]]
     assert tags["TXXX:NARRATOR"].text == ["joe"]

@@ -1,0 +1,906 @@
+"""Mastering in pieces: the narration is limited, encoded and checked a piece at a time.
+
+Pieces are cut in the pauses between sentences.  A piece is mastered as soon as
+its audio is stitched, on a background thread, while the engine is still
+speaking later sentences; so by the time the last sentence is synthesized most
+of the file is already encoded and measured.  Every mastered piece is kept in the
+cache, keyed by everything that went into it, so a narration made again after a
+few sentences were edited only encodes the pieces around the edit.
+
+MP3: each piece is encoded on its own, with a little of its neighbours' audio
+before and after it, and only the frames that belong to it are kept.  The frames
+are written without LAME's bit reservoir, so none of them borrows bytes from the
+frame before; the kept frames of consecutive pieces therefore join into one valid
+stream, which gets a LAME "Info" frame telling players the encoder delay and
+padding, for sample-exact (gapless) decoding.  The pieces lie on the MP3 frame
+grid: the stitcher snaps the pauses where pieces may be cut (by at most half a
+frame, 13 ms at 22.05 kHz), so that after an edit the sentences that follow it
+land on the grid exactly as before.  WAV pieces are plain PCM.  Other formats
+are mastered as a whole (:func:`narrator.master.master`).
+
+The gain for the whole narration is only known at the end.  Where a core is
+free while the engine speaks, a first run plans it from what has been stitched so
+far, at checkpoints, and makes the pieces again whenever the gain in use misses
+the target by more than :data:`REPLAN_LU`; otherwise (two cores that the engine
+keeps busy) it plans at the end, learns the codec's level change on one piece,
+and makes the rest on every core.  A run that remakes an earlier narration (one
+whose first piece is in the store) starts from the gain that one used, while it
+still meets the target.  The decoded pieces are measured, so the loudness and the
+true peak reported are those of the file written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import struct
+import subprocess
+import tempfile
+import threading
+import wave
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .encode import ffmpeg_exe, output_rate
+from .errors import OutputError
+from .loudness import (
+    BLOCK,
+    KWeighting,
+    Limiter,
+    _BlockPeaks,
+    gain_to_db,
+    integrated_loudness,
+    step_sums,
+)
+from .master import (
+    LOSSLESS_PEAK_MARGIN,
+    LOSSY_PEAK_MARGIN,
+    LOUDNESS_TOLERANCE,
+    MAX_PASSES,
+    PEAK_GUARD,
+    ROOM_TONE_SEED,
+    Mastered,
+    Programme,
+    RoomTone,
+    _plan_gain,
+    _predict,
+    render_range,
+)
+from .rendering import AudioFormat, Rendering
+from .tags import write_tags
+from .timeline import Chapter
+
+logger = logging.getLogger(__name__)
+
+PIECES_VERSION = 1
+"""Bumped whenever what a stored piece means changes."""
+
+CUT_HOLD = 0.20
+"""Seconds between a cut and the next sentence's first sample: more than the post-roll
+and the limiter's context, so that a piece never reads the next sentence."""
+
+CUT_MIN_GAP = 0.38
+"""The shortest silence between two sentences that may hold a cut (seconds)."""
+
+MAX_SNAP = 0.03
+"""Grids finer than this (seconds) are snapped to; coarser ones are only used where
+they happen to fall inside a pause."""
+
+PIECE_EVERY = 5
+"""About one cut in this many becomes a piece boundary: the one after a sentence whose
+text hashes to a multiple of it.  The choice depends only on the text, so an edit
+moves no boundary but its own."""
+
+MIN_PIECE = 5.0
+MAX_PIECE = 40.0
+"""Seconds a piece lasts at least, and at most (where cuts allow)."""
+
+FIRST_PLAN = 20.0
+PLAN_GROWTH = 1.5
+"""A first run plans the gain when the narration reaches FIRST_PLAN seconds, then each
+time it has grown by PLAN_GROWTH."""
+
+REPLAN_LU = 0.2
+"""How far (LU) the gain in use may miss the target, by the loudness it predicts for
+what has been stitched, before the pieces made with it are made again."""
+
+MAX_WORKERS = 4
+
+LEARN_PIECES = 3
+"""Pieces on which the codec's level change is learnt."""
+
+CALIBRATION_SECONDS = 20.0
+"""Length of the piece a first run learns the codec's level change on, when it
+mastered nothing while synthesizing."""
+
+
+# -- MP3 frames ----------------------------------------------------------------------
+
+MP3_FRAME = 1152
+"""Samples per MPEG-1 layer III frame."""
+
+MP3_BITRATES = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+_MP3_RATES = {44_100: 0, 48_000: 1, 32_000: 2}
+
+ENCODER_DELAY = 576
+"""Samples LAME puts before the first input sample."""
+
+DECODER_DELAY = 529
+"""Samples an MP3 decoder's filter bank adds in front of that."""
+
+_SIDE_INFO_MONO = 17
+_TAG_CRC_AT = 4 + _SIDE_INFO_MONO + 120 + 34
+"""Offset of the LAME tag's own CRC in the Info frame of a mono MPEG-1 stream."""
+
+
+def mp3_frame_size(header: bytes) -> int:
+    """Bytes in the MPEG-1 layer III frame starting with *header* (4 bytes)."""
+    if header[0] != 0xFF or header[1] & 0xFE != 0xFA:
+        raise OutputError("the MP3 encoder wrote something that is not an MPEG-1 layer III frame")
+    bitrate = MP3_BITRATES[header[2] >> 4] * 1000
+    rate = (44_100, 48_000, 32_000)[(header[2] >> 2) & 3]
+    return 144 * bitrate // rate + ((header[2] >> 1) & 1)
+
+
+def mp3_frames(data: bytes) -> list[bytes]:
+    """The frames of a raw MPEG-1 layer III stream."""
+    frames, at = [], 0
+    while at < len(data):
+        size = mp3_frame_size(data[at : at + 4])
+        frames.append(data[at : at + size])
+        at += size
+    return frames
+
+
+def crc16(data: bytes, crc: int = 0) -> int:
+    """CRC-16 (ANSI, reflected), as LAME computes it for its tag."""
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def mp3_info_frame(
+    rate: int, bitrate: int, frames: int, audio_bytes: int, samples: int
+) -> bytes:  # fmt: skip
+    """A LAME "Info" frame (the tag of a constant-bitrate MP3) for a mono stream of
+    *frames* frames (*audio_bytes* bytes) that decodes to *samples* samples."""
+    index = next(i for i, kbps in enumerate(MP3_BITRATES)
+                 if kbps >= bitrate and 144_000 * kbps // rate > _TAG_CRC_AT + 2)  # fmt: skip
+    size = 144_000 * MP3_BITRATES[index] // rate
+    frame = bytearray(size)
+    frame[:4] = bytes([0xFF, 0xFB, index << 4 | _MP3_RATES[rate] << 2, 0xC0])
+    tag = 4 + _SIDE_INFO_MONO
+    total = size + audio_bytes
+    toc = bytes(min(255, 256 * (size + audio_bytes * i // 100) // total) for i in range(100))
+    struct.pack_into(">4sIII100sI", frame, tag, b"Info", 0x0F, frames, total, toc, 0)
+    lame = tag + 120
+    padding = frames * MP3_FRAME - ENCODER_DELAY - samples
+    if not 0 <= padding < 1 << 12:
+        raise OutputError(f"the MP3 pieces do not add up ({padding} samples of padding)")
+    frame[lame : lame + 9] = b"LAME3.100"
+    struct.pack_into(">I", frame, lame + 21, (ENCODER_DELAY << 12 | padding) << 8)
+    struct.pack_into(">I", frame, lame + 28, total)
+    struct.pack_into(">H", frame, _TAG_CRC_AT, crc16(bytes(frame[:_TAG_CRC_AT])))
+    return bytes(frame)
+
+
+# -- piece formats -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What one piece contributes to the measurement of the whole file."""
+
+    first_step: int
+    """Index of the first 100 ms step the piece touches."""
+
+    sums: np.ndarray
+    """Sum of squared K-weighted samples in each step it touches."""
+
+    peak: float
+    """Linear true peak of the piece."""
+
+    source: tuple[int, np.ndarray] = (0, np.zeros(0))
+    """(first step, sums) of what went into the encoder: with them the level change
+    that the codec makes is known."""
+
+
+class PieceFormat:
+    """How pieces of one output format are encoded, measured and joined."""
+
+    name: str
+    rate: int
+    """The output's sample rate."""
+
+    grid: int
+    """Piece boundaries lie on multiples of this many programme samples."""
+
+    pre: int = 0
+    post: int = 0
+    """Programme samples encoded before and after a piece, and then dropped."""
+
+    def encode(
+        self, audio: np.ndarray, offset: int, length: int, last: bool
+    ) -> tuple[bytes, bytes]:  # fmt: skip
+        """(the piece's own encoded audio, all that was encoded): *audio* holds the
+        pre-roll (*offset* samples), the piece (*length* samples, or the rest when
+        *last*) and the post-roll."""
+        raise NotImplementedError
+
+    def measure(
+        self, encoded: bytes, begin: int, start: int, stop: int, last: bool
+    ) -> Measured:  # fmt: skip
+        """Measure the piece [start, stop) as a player decodes it, from everything
+        encoded from programme sample *begin* on (*last*: the piece ends the file)."""
+        raise NotImplementedError
+
+    def write(self, destination: Path, payloads: Sequence[Path], samples: int) -> None:
+        raise NotImplementedError
+
+    def identity(self) -> dict[str, object]:
+        return {"format": self.name, "rate": self.rate, "grid": self.grid,
+                "pre": self.pre, "post": self.post}  # fmt: skip
+
+
+class WavPieces(PieceFormat):
+    """16-bit PCM, at the narration's own rate."""
+
+    name = "wav"
+
+    def __init__(self, sample_rate: int) -> None:
+        self.rate = self.source_rate = sample_rate
+        self.grid = BLOCK
+
+    def encode(
+        self, audio: np.ndarray, offset: int, length: int, last: bool
+    ) -> tuple[bytes, bytes]:  # fmt: skip
+        body = audio[offset:] if last else audio[offset : offset + length]
+        pcm = np.round(np.clip(body, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        return pcm, pcm
+
+    def measure(
+        self, encoded: bytes, begin: int, start: int, stop: int, last: bool
+    ) -> Measured:  # fmt: skip
+        decoded = np.frombuffer(encoded, dtype="<i2") / 32768.0
+        return _measure(decoded, start, start, stop, self.rate)
+
+    def write(self, destination: Path, payloads: Sequence[Path], samples: int) -> None:
+        with wave.open(str(destination), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(self.rate)
+            for path in payloads:
+                out.writeframesraw(_payload(path))
+
+
+class Mp3Pieces(PieceFormat):
+    """MPEG-1 layer III, constant bitrate, without the bit reservoir."""
+
+    name = "mp3"
+
+    def __init__(self, sample_rate: int, bitrate: int) -> None:
+        self.source_rate = sample_rate
+        self.rate = output_rate(AudioFormat.MP3, sample_rate)
+        self.bitrate = bitrate
+        # The shortest run of programme samples that is a whole number of frames.
+        frame = MP3_FRAME * sample_rate // math.gcd(MP3_FRAME * sample_rate, self.rate)
+        self.grid = frame * BLOCK // math.gcd(frame, BLOCK)
+        self.pre = -(-2 * MP3_FRAME * sample_rate // self.rate // self.grid) * self.grid
+        self.post = 3 * MP3_FRAME * sample_rate // self.rate + BLOCK
+
+    def identity(self) -> dict[str, object]:
+        return {**super().identity(), "bitrate": self.bitrate, "ffmpeg": _ffmpeg_identity()}
+
+    @staticmethod
+    def supports(sample_rate: int, bitrate: int) -> bool:
+        return output_rate(AudioFormat.MP3, sample_rate) in _MP3_RATES and bitrate in MP3_BITRATES
+
+    def _frames(self, samples: int) -> int:
+        """Output frames in *samples* programme samples (a multiple of the grid)."""
+        return samples * self.rate // self.source_rate // MP3_FRAME
+
+    def encode(
+        self, audio: np.ndarray, offset: int, length: int, last: bool
+    ) -> tuple[bytes, bytes]:  # fmt: skip
+        command = [
+            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "f32le",
+            "-ar", str(self.source_rate), "-ac", "1", "-i", "pipe:0", "-map_metadata", "-1",
+            "-c:a", "libmp3lame", "-b:a", f"{self.bitrate}k", "-reservoir", "0",
+        ]  # fmt: skip
+        if self.rate != self.source_rate:
+            command += ["-af", "aresample=resampler=soxr", "-ar", str(self.rate)]
+        command += ["-write_xing", "0", "-id3v2_version", "0", "-f", "mp3", "pipe:1"]
+        encoded = _run(command, np.asarray(audio, dtype="<f4").tobytes(), "the MP3 encoder")
+        frames = mp3_frames(encoded)
+        first = self._frames(offset)
+        kept = frames[first:] if last else frames[first : first + self._frames(length)]
+        return b"".join(kept), encoded
+
+    def measure(
+        self, encoded: bytes, begin: int, start: int, stop: int, last: bool
+    ) -> Measured:  # fmt: skip
+        # All the frames are decoded: the pre-roll's complete the overlap of the first
+        # kept frame and warm up the meter's filter.  Decoded sample m of audio encoded
+        # from output sample s is sample s + m - (encoder + decoder delay) of the file,
+        # and a piece owns what its own frames decode to.
+        command = [ffmpeg_exe(), "-v", "error", "-f", "mp3", "-i", "pipe:0", "-f", "f32le", "-"]
+        decoded = np.frombuffer(_run(command, encoded, "the MP3 decoder"), dtype="<f4")
+        delay = ENCODER_DELAY + DECODER_DELAY
+        out = self.rate // math.gcd(self.rate, self.source_rate)
+        inp = self.source_rate // math.gcd(self.rate, self.source_rate)
+        first = max(0, start * out // inp - delay) if start else 0
+        end = stop * out // inp - (0 if last else delay)
+        return _measure(decoded, begin * out // inp - delay, first, end, self.rate)
+
+    def write(self, destination: Path, payloads: Sequence[Path], samples: int) -> None:
+        frames = audio_bytes = 0
+        for path in payloads:
+            data = _payload(path)
+            frames += len(mp3_frames(data))
+            audio_bytes += len(data)
+        out_samples = samples * self.rate // self.source_rate
+        with open(destination, "wb") as out:
+            out.write(mp3_info_frame(self.rate, self.bitrate, frames, audio_bytes, out_samples))
+            for path in payloads:
+                out.write(_payload(path))
+
+
+def _measure(decoded: np.ndarray, origin: int, first: int, stop: int, rate: int) -> Measured:
+    """Measure output samples [first, stop) of the file from *decoded*, whose sample 0
+    is output sample *origin* (the samples around them are the meter's context)."""
+    lo, hi = max(0, first - origin), max(0, min(len(decoded), stop - origin))
+    signal = decoded.astype(np.float64)
+    weighted = KWeighting(rate)(signal)[lo:hi]
+    peaks = _BlockPeaks(4096)
+    peaks.feed(signal[lo:hi], final=True)
+    index, sums = step_sums(weighted * weighted, origin + lo, round(0.1 * rate))
+    return Measured(index, sums, peaks.loudest)
+
+
+def _run(command: list[str], data: bytes, what: str) -> bytes:
+    try:
+        done = subprocess.run(command, input=data, capture_output=True, check=False)
+    except OSError as exc:
+        raise OutputError(f"{what} could not be started: {exc}") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise OutputError(f"{what} failed: {message[0] if message else 'no message'}")
+    return done.stdout
+
+
+def _ffmpeg_identity() -> str:
+    path = ffmpeg_exe()
+    try:
+        return f"{Path(path).name}:{os.stat(path).st_size}"
+    except OSError:
+        return path
+
+
+def _payload(path: Path) -> bytes:
+    data = path.read_bytes()
+    return data[_HEADER.size + struct.unpack_from(">I", data, 4)[0] + _DIGEST :]
+
+
+def piece_format(rendering: Rendering, sample_rate: int) -> PieceFormat | None:
+    """How to master *rendering*'s format in pieces, or None to master it whole."""
+    if rendering.format is AudioFormat.WAV:
+        return WavPieces(sample_rate)
+    if rendering.format is AudioFormat.MP3 and Mp3Pieces.supports(sample_rate, rendering.bitrate):
+        return Mp3Pieces(sample_rate, rendering.bitrate)
+    return None
+
+
+def cut_in_gap(speech_end: int, gap: int, grid: int, sample_rate: int) -> tuple[int, int] | None:
+    """Where to cut in a pause of *gap* samples after speech ending at *speech_end*:
+    (cut, new gap), or None when the pause holds no cut.
+
+    A fine grid is snapped to by moving the end of the pause; a coarse one is only
+    used where a grid line falls inside the pause."""
+    hold, least = round(CUT_HOLD * sample_rate), round((CUT_MIN_GAP - CUT_HOLD) * sample_rate) // 2
+    if gap < CUT_MIN_GAP * sample_rate:
+        return None
+    wanted = speech_end + gap - hold
+    if grid <= MAX_SNAP * sample_rate:
+        cut = round(wanted / grid) * grid
+        return (cut, cut + hold - speech_end) if cut - speech_end >= least else None
+    cut = wanted // grid * grid
+    return (cut, gap) if cut - speech_end >= least else None
+
+
+# -- the store of finished pieces --------------------------------------------------
+
+_MAGIC = b"NRP1"
+_HEADER = struct.Struct(">4sI")
+_DIGEST = 32
+
+
+class PieceStore:
+    """Finished pieces on disk: the cache's ``pieces`` folder, or a temporary one."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self._temporary = None
+        if directory is None:
+            self._temporary = tempfile.TemporaryDirectory(prefix="narrator-pieces-")
+            directory = Path(self._temporary.name)
+        self.directory = directory
+
+    def path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.piece"
+
+    def get(self, key: str) -> Measured | None:
+        """The measurement of the piece stored under *key*, or None (a damaged entry
+        is removed)."""
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            magic, size = _HEADER.unpack_from(data)
+            meta = data[_HEADER.size : _HEADER.size + size]
+            digest = data[_HEADER.size + size : _HEADER.size + size + _DIGEST]
+            body = data[_HEADER.size + size + _DIGEST :]
+            if magic != _MAGIC or hashlib.sha256(meta + body).digest() != digest:
+                raise ValueError("checksum")
+            fields = json.loads(meta)
+            source = (fields["source_first"], np.asarray(fields["source_sums"], dtype=np.float64))
+            sums = np.asarray(fields["sums"], dtype=np.float64)
+            return Measured(fields["first"], sums, fields["peak"], source)
+        except (ValueError, KeyError, struct.error):
+            logger.warning("damaged cache entry %s: removed, the piece will be made again", path)
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, payload: bytes, measured: Measured) -> None:
+        meta = json.dumps({
+            "first": measured.first_step, "sums": measured.sums.tolist(), "peak": measured.peak,
+            "source_first": measured.source[0], "source_sums": measured.source[1].tolist(),
+        }).encode()  # fmt: skip
+        digest = hashlib.sha256(meta + payload).digest()
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(_HEADER.pack(_MAGIC, len(meta)) + meta + digest + payload)
+            os.replace(name, path)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+
+    def gains(self, content: str) -> list[tuple[float, float]]:
+        """(gain, ceiling) pairs a piece with this *content* key was mastered at, the
+        latest first."""
+        try:
+            pairs = json.loads(self._index(content).read_text())
+            return [(float(gain), float(ceiling)) for gain, ceiling in pairs]
+        except (OSError, ValueError, TypeError):
+            return []
+
+    def note(self, content: str, gain: float, ceiling: float) -> None:
+        """Remember that a piece with this *content* key was mastered at *gain*."""
+        pairs = [(gain, ceiling), *(p for p in self.gains(content) if p != (gain, ceiling))]
+        path = self._index(content)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(pairs[:4], f)
+        os.replace(name, path)
+
+    def _index(self, content: str) -> Path:
+        return self.directory / "index" / content[:2] / f"{content}.json"
+
+    def close(self) -> None:
+        if self._temporary is not None:
+            self._temporary.cleanup()
+
+
+# -- the mastering itself ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    index: int
+    start: int
+    stop: int
+    last: bool
+    gain: float
+    ceiling: float
+    learn: bool
+    """Whether to measure what goes into the encoder too, to learn the codec's effect."""
+
+
+class PieceMaster:
+    """Masters a programme in pieces while it is being stitched.
+
+    Call :meth:`cut` for every cut the stitcher made, :meth:`advance` after each
+    append, and :meth:`finish` once the programme is complete.
+    """
+
+    def __init__(
+        self,
+        programme: Programme,
+        rendering: Rendering,
+        form: PieceFormat,
+        store: PieceStore,
+        spare_cores: int = 0,
+    ) -> None:
+        self.programme = programme
+        self.rendering = rendering
+        self.form = form
+        self.store = store
+        self.rate = programme.sample_rate
+        margin = LOSSY_PEAK_MARGIN if rendering.format.lossy else LOSSLESS_PEAK_MARGIN
+        self.base_ceiling = self.ceiling = rendering.true_peak - margin
+        self.gain: float | None = None
+        self.from_record = False
+        """Whether the gain is one an earlier narration starting the same way used."""
+        self._looked_up = False
+        # Mastering while synthesizing only pays where a core is free for it (or
+        # where most pieces will be found in the store); otherwise it just slows
+        # the engine down by what it costs, and every re-plan costs it again.
+        self.ahead = spare_cores > 0
+        self.boundaries = [0]
+        self._cuts: list[int] = []
+        self._ceilings: dict[int, float] = {}
+        self._next_plan = FIRST_PLAN * self.rate
+        self._planning: Future[tuple[float, float]] | None = None
+        self._jobs: dict[int, tuple[_Job, Future[tuple[str, Measured]]]] = {}
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="narrator-master")
+        self._limiters: dict[float, Limiter] = {}
+        self._lock = threading.Lock()
+        self.passes = 1
+        self._shift = 0.0
+        self._shift_from = 0
+        self._reused: set[int] = set()
+        identity = json.dumps({
+            "v": PIECES_VERSION, "form": form.identity(), "room_tone": rendering.room_tone_db,
+            "seed": ROOM_TONE_SEED, "rate": self.rate,
+        }, sort_keys=True)  # fmt: skip
+        self._identity = identity.encode()
+        self._tone = RoomTone(rendering.room_tone_db, self.rate)
+
+    # -- while stitching
+
+    def cut(self, position: int, text: str) -> None:
+        """The stitcher cut at *position*, in the pause after a segment saying *text*."""
+        length = position - self.boundaries[-1]
+        chosen = zlib.crc32(text.encode("utf-8")) % PIECE_EVERY == 0
+        if (chosen and length >= MIN_PIECE * self.rate) or length >= MAX_PIECE * self.rate:
+            self.boundaries.append(position)
+            self._cuts.clear()
+        else:
+            self._cuts.append(position)
+
+    def advance(self) -> None:
+        """Start whatever the audio stitched so far allows: a gain plan, or pieces."""
+        if not self._looked_up and len(self.boundaries) > 1 and self._ready(0):
+            self._recall(self.boundaries[1], False)
+        if not self.ahead:
+            return
+        self._plan_if_due()
+        if self.gain is None:
+            return
+        for index in range(len(self.boundaries) - 1):
+            if index in self._jobs:
+                continue
+            if not self._ready(index):
+                break
+            self._submit(self._background, index, self.boundaries[index + 1])
+
+    def _ready(self, index: int) -> bool:
+        """Whether the audio piece *index* needs is stitched and analysed."""
+        needed = self.boundaries[index + 1] + self._right_context()
+        return needed <= min(self.programme.length, self.programme.analysis.available * BLOCK)
+
+    def _recall(self, stop: int, last: bool) -> None:
+        """Start from the gain of an earlier narration that began with the same piece
+        (an earlier run of an edited text), so that its pieces can be used again."""
+        self._looked_up = True
+        earlier = self.store.gains(self._content_key(0, stop, last))
+        if earlier:
+            self.gain, self.ceiling = earlier[0]
+            self.from_record = self.ahead = True
+            logger.debug("starting from the gain of an earlier narration, %+.2f dB", self.gain)
+
+    def _right_context(self) -> int:
+        limiter = self._limiter(self.ceiling)
+        return self.form.post + limiter.touch_up_context + (2 * limiter.lookahead + 4) * BLOCK
+
+    def _plan_if_due(self) -> None:
+        self._learn_shift()
+        if self.from_record:
+            return
+        if self._planning is not None and self._planning.done():
+            gain, miss = self._planning.result()
+            self._planning = None
+            if self.gain is None or abs(miss) > REPLAN_LU:
+                logger.debug("planned gain %+.2f dB at %.0f s", gain, self.programme.duration)
+                self._set_gain(gain)
+        if self._planning is None and self.programme.length >= self._next_plan:
+            self._next_plan = self.programme.length * PLAN_GROWTH
+            peaks, energies = self.programme.analysis.blocks(0, self.programme.analysis.available)
+            self._planning = self._background.submit(
+                _plan, peaks, energies, self.rate, self.rendering.loudness - self._shift,
+                self.ceiling, self.gain,
+            )  # fmt: skip
+
+    def _set_gain(self, gain: float) -> None:
+        self.gain = gain
+        with self._lock:
+            self._reused.clear()
+        for _job, future in self._jobs.values():
+            future.cancel()
+        self._jobs.clear()
+
+    # -- the end
+
+    def finish(self, destination: Path, chapters: Sequence[Chapter] = ()) -> Mastered:
+        """Master what is left, check the whole, and write it to *destination*."""
+        programme = self.programme
+        if self._planning is not None:
+            self._planning.cancel()
+        self.boundaries.extend(c for c in self._cuts if c - self.boundaries[-1] >= self.rate)
+        if not self._looked_up:
+            stop = self.boundaries[1] if len(self.boundaries) > 1 else programme.length
+            self._recall(stop, len(self.boundaries) == 1)
+        programme.finish()
+        peaks, energies = programme.analysis.blocks(0, programme.analysis.available)
+        with np.errstate(divide="ignore"):
+            peaks_db = (20.0 * np.log10(peaks)).astype(np.float32)
+        aim = self.rendering.loudness
+        self._learn_shift()
+        workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers, thread_name_prefix="narrator-master") as pool:
+            if not self._shift_from and self.rendering.format.lossy:
+                self._calibrate(pool, peaks_db, energies, aim)
+            self._final_gain(peaks_db, energies, aim - self._shift)
+            for attempt in range(1, MAX_PASSES + 1):
+                self.passes = attempt
+                results = self._all(pool)
+                loudness, peak = self._measure_whole([m for _, m in results])
+                logger.debug("pass %d: gain %+.2f dB -> %.2f LUFS, %.2f dBTP",
+                             attempt, self.gain, loudness, peak)  # fmt: skip
+                if math.isinf(loudness) or attempt == MAX_PASSES:
+                    break
+                over = self._over_the_ceiling([m for _, m in results])
+                if abs(loudness - aim) <= LOUDNESS_TOLERANCE and not over:
+                    break
+                for index, excess in over.items():
+                    ceiling = self._ceilings.get(index, self.ceiling) - excess - 0.1
+                    self._ceilings[index] = ceiling
+                    self._jobs.pop(index, None)
+                    with self._lock:
+                        self._reused.discard(index)
+                if abs(loudness - aim) > LOUDNESS_TOLERANCE:
+                    assert self.gain is not None
+                    shift = loudness - _predict(peaks_db, energies, self.rate, self.gain,
+                                                self._limiter(self.ceiling))  # fmt: skip
+                    self._set_gain(
+                        _plan_gain(
+                            peaks_db,
+                            energies,
+                            self.rate,
+                            self.rendering.loudness - shift,
+                            self.ceiling,
+                        )
+                    )
+        self._background.shutdown(wait=True)
+        if abs(loudness - aim) > LOUDNESS_TOLERANCE or peak > self._peak_limit:
+            logger.warning("loudness %.1f LUFS, true peak %.1f dBTP after %d passes",
+                           loudness, peak, self.passes)  # fmt: skip
+        self.form.write(destination, [self.store.path(key) for key, _ in results],
+                        programme.length)  # fmt: skip
+        write_tags(destination, self.rendering.format, self.rendering.tags, chapters)
+        assert self.gain is not None
+        reused = len(self._reused & {job.index for job, _ in self._jobs.values()})
+        return Mastered(loudness, peak, self.gain, self.passes, self.ceiling,
+                        len(results), reused)  # fmt: skip
+
+    @property
+    def _peak_limit(self) -> float:
+        return self.rendering.true_peak - PEAK_GUARD
+
+    def _calibrate(
+        self, pool: ThreadPoolExecutor, peaks_db: np.ndarray, energies: np.ndarray, aim: float
+    ) -> None:  # fmt: skip
+        """Learn the codec's level change on one piece before making the others."""
+        self._final_gain(peaks_db, energies, aim)
+        ends = [*self.boundaries[1:], self.programme.length]
+        lengths = [stop - start for start, stop in zip(self.boundaries, ends, strict=True)]
+        wanted = CALIBRATION_SECONDS * self.rate
+        index = min(range(len(lengths)), key=lambda i: abs(lengths[i] - wanted))
+        self._submit(pool, index, ends[index])
+        self._jobs[index][1].result()
+        self._learn_shift()
+
+    def _final_gain(self, peaks_db: np.ndarray, energies: np.ndarray, aim: float) -> None:
+        peaks = 10.0 ** (peaks_db / 20.0)
+        gain, miss = _plan(peaks, energies, self.rate, aim, self.ceiling, self.gain)
+        if self.gain is None or abs(miss) > REPLAN_LU:
+            if self.from_record:
+                logger.debug("the earlier narration's gain misses by %.2f LU", miss)
+                self.from_record = False
+                self.ceiling = self.base_ceiling
+                gain, _ = _plan(peaks, energies, self.rate, aim, self.ceiling, None)
+            self._set_gain(gain)
+
+    def _all(self, pool: ThreadPoolExecutor) -> list[tuple[str, Measured]]:
+        count = len(self.boundaries)
+        for index in range(count):
+            if index not in self._jobs:
+                stop = self.boundaries[index + 1] if index + 1 < count else self.programme.length
+                self._submit(pool, index, stop)
+        return [self._jobs[index][1].result() for index in range(count)]
+
+    def _submit(self, pool: ThreadPoolExecutor, index: int, stop: int) -> None:
+        assert self.gain is not None
+        last = self.programme.finished and index == len(self.boundaries) - 1
+        ceiling = self._ceilings.get(index, self.ceiling)
+        learn = self.rendering.format.lossy and self._shift_from < LEARN_PIECES
+        job = _Job(index, self.boundaries[index], stop, last, self.gain, ceiling, learn)
+        self._jobs[index] = (job, pool.submit(self._make, job))
+
+    def _limiter(self, ceiling: float) -> Limiter:
+        with self._lock:
+            if ceiling not in self._limiters:
+                self._limiters[ceiling] = Limiter(self.rate, ceiling)
+            return self._limiters[ceiling]
+
+    def _content_key(self, start: int, stop: int, last: bool) -> str:
+        """What the piece [start, stop) is made from, before the gain: the programme's
+        samples it reads and where it lies among them."""
+        programme, form = self.programme, self.form
+        begin = max(0, start - form.pre)
+        end = programme.length if last else min(programme.length, stop + form.post)
+        context = self._limiter(self.base_ceiling).touch_up_context
+        digest = hashlib.sha256(self._identity)
+        digest.update(json.dumps([start - begin, stop - start, end - stop, last, begin == 0,
+                                  begin - max(0, begin - context)]).encode())  # fmt: skip
+        digest.update(programme.read(begin - context, end + context).tobytes())
+        return digest.hexdigest()
+
+    def _make(self, job: _Job) -> tuple[str, Measured]:
+        """Master one piece, or find it in the store: (its key, its measurement)."""
+        programme, form = self.programme, self.form
+        begin = max(0, job.start - form.pre)
+        end = programme.length if job.last else min(programme.length, job.stop + form.post)
+        limiter = self._limiter(job.ceiling)
+        reduction = _LocalReduction(programme, limiter, job.gain, begin, end)
+        content = self._content_key(job.start, job.stop, job.last)
+        digest = hashlib.sha256(content.encode())
+        digest.update(json.dumps([job.gain, job.ceiling]).encode())
+        digest.update(reduction.values.tobytes())
+        key = digest.hexdigest()
+        found = self.store.get(key)
+        if found is not None:
+            logger.debug("piece %d found in the store", job.index)
+            with self._lock:
+                self._reused.add(job.index)
+            return key, found
+        audio = render_range(programme, begin, end, job.gain, limiter, reduction)
+        # The room tone's loop restarts a pre-roll before each boundary, so a piece's
+        # audio never depends on how long the pieces before it are; the jump, far
+        # down in a pause, cannot be heard.
+        anchors = [max(0, job.start - form.pre)] + ([] if job.last else [job.stop - form.pre])
+        audio += _room_tone(self._tone, begin, end, anchors)
+        payload, encoded = form.encode(audio, job.start - begin, job.stop - job.start, job.last)
+        measured = form.measure(encoded, begin, job.start, job.stop, job.last)
+        if job.learn:
+            before = _measure(audio, begin, job.start, job.stop, self.rate)
+            measured = replace(measured, source=(before.first_step, before.sums))
+        self.store.put(key, payload, measured)
+        if job.index == 0:
+            self.store.note(content, job.gain, job.ceiling)
+        logger.debug("piece %d made: %.1f s at %+.2f dB", job.index,
+                     (job.stop - job.start) / self.rate, job.gain)  # fmt: skip
+        return key, measured
+
+    def _measure_whole(self, parts: Sequence[Measured]) -> tuple[float, float]:
+        """(loudness, true peak) of the file the pieces make."""
+        samples = self.programme.length * self.form.rate // self.rate
+        loudness = _loudness([(p.first_step, p.sums) for p in parts], self.form.rate, samples)
+        peak = max((part.peak for part in parts), default=0.0)
+        return loudness, gain_to_db(peak)
+
+    def _learn_shift(self) -> None:
+        """Estimate the codec's level change from the pieces made so far."""
+        parts = [future.result()[1] for job, future in self._jobs.values()
+                 if future.done() and not future.cancelled() and job.gain == self.gain
+                 and len(future.result()[1].source[1])]  # fmt: skip
+        if len(parts) == self._shift_from or not parts:
+            return
+        self._shift_from = len(parts)
+        after = _loudness([(p.first_step, p.sums) for p in parts], self.form.rate)
+        before = _loudness([p.source for p in parts], self.rate)
+        if math.isinf(after) or math.isinf(before):
+            return
+        if abs(after - before - self._shift) > 0.1 and not self.from_record:
+            self._next_plan = 0
+        self._shift = after - before
+        logger.debug("the codec moves the level by %+.2f LU (%d pieces)", self._shift, len(parts))
+
+    def _over_the_ceiling(self, parts: Sequence[Measured]) -> dict[int, float]:
+        """dB by which each piece whose true peak is over the limit exceeds it."""
+        limit = self._peak_limit
+        return {index: gain_to_db(part.peak) - limit for index, part in enumerate(parts)
+                if gain_to_db(part.peak) > limit}  # fmt: skip
+
+    def close(self) -> None:
+        """Stop the background work (after an error or an interruption)."""
+        for _job, future in self._jobs.values():
+            future.cancel()
+        self._background.shutdown(wait=True, cancel_futures=True)
+
+
+def _loudness(parts: Sequence[tuple[int, np.ndarray]], rate: int, samples: int = 0) -> float:
+    """Integrated loudness from the step sums of pieces of a file of *samples* samples
+    (0: up to the last step they reach)."""
+    step = round(0.1 * rate)
+    count = samples // step if samples else max((f + len(v) for f, v in parts), default=0)
+    steps = np.zeros(count)
+    for first, sums in parts:
+        lo, hi = max(0, first), min(count, first + len(sums))
+        if hi > lo:
+            steps[lo:hi] += sums[lo - first : hi - first]
+    return integrated_loudness(steps / step)
+
+
+def _plan(
+    peaks: np.ndarray, energies: np.ndarray, rate: int, aim: float, ceiling: float,
+    current: float | None,
+) -> tuple[float, float]:  # fmt: skip
+    """(the gain that reaches *aim*, LU by which the *current* gain misses it)."""
+    with np.errstate(divide="ignore"):
+        peaks_db = (20.0 * np.log10(peaks)).astype(np.float32)
+    if current is not None:
+        miss = _predict(peaks_db, energies, rate, current, Limiter(rate, ceiling)) - aim
+        if abs(miss) <= REPLAN_LU:
+            return current, miss
+    return _plan_gain(peaks_db, energies, rate, aim, ceiling), math.inf
+
+
+class _LocalReduction:
+    """The limiter's reduction over programme samples [begin, end), computed from the
+    block peaks around them alone (the limiter forgets everything older than its
+    release time)."""
+
+    def __init__(
+        self, programme: Programme, limiter: Limiter, gain: float, begin: int, end: int
+    ) -> None:  # fmt: skip
+        context = limiter.touch_up_context // BLOCK + 2
+        self.lo = max(0, begin // BLOCK - context)
+        self.hi = -(-end // BLOCK) + context
+        first = max(0, self.lo - limiter.context)
+        stop = min(programme.analysis.available, self.hi + limiter.context)
+        peaks, _ = programme.analysis.blocks(first, stop)
+        with np.errstate(divide="ignore"):
+            peaks_db = (20.0 * np.log10(peaks)).astype(np.float32)
+        # From the start of the context, so the release of what came before is in it.
+        values = limiter._reduction_range(peaks_db, gain, 0, min(self.hi, stop) - first,
+                                          -math.inf)  # fmt: skip
+        self.values = values[self.lo - first :]
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        if lo < self.lo or hi > self.hi:
+            raise ValueError("a piece asked for the limiter outside its own context")
+        return self.values[lo - self.lo : hi - self.lo]
+
+
+def _room_tone(tone: RoomTone, begin: int, end: int, anchors: Sequence[int]) -> np.ndarray:
+    """Room tone for programme samples [begin, end): the loop restarts at each of
+    *anchors* (the first of which is at or before *begin*)."""
+    points = [begin, *(a for a in anchors[1:] if begin < a < end), end]
+    parts = [tone.at(lo - max(a for a in anchors if a <= lo), hi - lo)
+             for lo, hi in zip(points, points[1:], strict=False)]  # fmt: skip
+    return np.concatenate(parts) if parts else np.zeros(0)

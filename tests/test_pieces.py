@@ -1,0 +1,176 @@
+"""Mastering in pieces: MP3 pieces that join into one valid file, and reuse after an edit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from narrator import narrate
+from narrator.engines import register_engine, unregister_engine
+from narrator.pieces import (
+    ENCODER_DELAY,
+    MP3_FRAME,
+    Mp3Pieces,
+    crc16,
+    cut_in_gap,
+    mp3_frames,
+    mp3_info_frame,
+)
+
+from .audio import decode_ffmpeg, decode_soundfile, ebur128, rms_envelope_db
+from .fake_engine import FakeEngine
+
+RATE = 22_050
+
+
+class PiperRateEngine(FakeEngine):
+    """The fake engine at Piper's usual rate, whose pieces lie on a fine MP3 grid."""
+
+    name = "fake22"
+    sample_rate = RATE
+
+    def synthesize(self, text: str) -> np.ndarray:
+        clip = super().synthesize(text)
+        # Same tone, at 22.05 kHz: stretch the 16 kHz clip by index (a pitch change
+        # does not matter here), and vary its level with the text so pieces differ.
+        index = np.arange(round(len(clip) * RATE / 16_000)) * 16_000 // RATE
+        level = 0.6 + 0.4 * (sum(map(ord, text)) % 7) / 7
+        return (clip[index] * level).astype(np.float32)
+
+
+PRESET = 'name = "fake22"\nengine = "fake22"\nmodel = "none"\nlanguage = "en_US"\n' \
+         'description = "fake engine at 22.05 kHz"\n'  # fmt: skip
+
+
+@pytest.fixture
+def voice22(user_dirs: Path):
+    register_engine("fake22", PiperRateEngine)
+    (user_dirs / "fake22.toml").write_text(PRESET)
+    yield "fake22"
+    unregister_engine("fake22")
+
+
+def chapter_text(edit: str | None = None) -> str:
+    """Twelve short paragraphs of distinct sentences (about 90 s of fake speech)."""
+    paragraphs = []
+    for p in range(12):
+        sentences = [f"Paragraph {p} sentence {s} says a few plain words." for s in range(3)]
+        if edit is not None and p == 6:
+            sentences[1] = edit
+        paragraphs.append(" ".join(sentences))
+    return "# A chapter\n\n" + "\n\n".join(paragraphs) + "\n"
+
+
+def test_cut_in_gap_snaps_fine_grids_and_only_uses_coarse_ones_where_they_fall() -> None:
+    grid = 576
+    for end in range(10_000, 10_000 + 2 * grid, 37):
+        cut, gap = cut_in_gap(end, 8_820, grid, RATE)
+        assert cut % grid == 0
+        assert abs(gap - 8_820) <= grid // 2  # the pause moves by at most half the grid
+        assert cut + round(0.2 * RATE) == end + gap  # the next speech starts a hold later
+    assert cut_in_gap(10_000, 4_000, grid, RATE) is None  # too short a pause for a cut
+    coarse = 30_720
+    cut = cut_in_gap(27_000, 22_050, coarse, RATE)
+    assert cut == (30_720, 22_050)  # inside the pause; the pause is not moved
+    assert cut_in_gap(31_000, 8_820, coarse, RATE) is None
+
+
+def test_the_lame_info_frame() -> None:
+    frame = mp3_info_frame(44_100, 96, frames=100, audio_bytes=31_347, samples=113_000)
+    assert frame[:4] == bytes([0xFF, 0xFB, 0x70, 0xC0])
+    assert len(frame) == 313 and frame[21:25] == b"Info"
+    assert int.from_bytes(frame[29:33], "big") == 100
+    assert int.from_bytes(frame[33:37], "big") == 313 + 31_347
+    assert frame[141:150] == b"LAME3.100"
+    delay_padding = int.from_bytes(frame[162:165], "big")
+    assert delay_padding >> 12 == ENCODER_DELAY
+    assert delay_padding & 0xFFF == 100 * MP3_FRAME - ENCODER_DELAY - 113_000
+    assert int.from_bytes(frame[175:177], "big") == crc16(frame[:175])
+
+
+def test_crc16_matches_the_check_value() -> None:
+    assert crc16(b"123456789") == 0xBB3D  # CRC-16/ARC
+
+
+@pytest.mark.parametrize("rate", [22_050, 24_000, 16_000, 44_100])
+def test_the_mp3_grid_is_a_whole_number_of_frames(rate: int) -> None:
+    form = Mp3Pieces(rate, 96)
+    assert form.grid % 32 == 0
+    assert form.grid * form.rate % (rate * MP3_FRAME) == 0
+    assert form.pre % form.grid == 0 and form.pre * form.rate >= 2 * MP3_FRAME * rate
+
+
+def test_mp3_pieces_join_into_one_gapless_file(voice22, tmp_path: Path) -> None:
+    out = tmp_path / "chapter.mp3"
+    narration = narrate(chapter_text(), out, voice=voice22)
+    assert narration.mastered.pieces >= 3
+    data = out.read_bytes()
+    assert data[:3] == b"ID3"  # the tags, then the frames
+    start = 10 + sum(byte << 7 * (3 - i) for i, byte in enumerate(data[6:10]))  # syncsafe
+    frames = mp3_frames(data[start:])  # every frame is whole; the first is the Info tag
+    assert frames[0][21:25] == b"Info"
+    # Both decoders honour the encoder delay and padding: exactly the narration's length.
+    expected = round(narration.duration * 44_100)
+    by_soundfile, by_ffmpeg = decode_soundfile(out), decode_ffmpeg(out)
+    assert len(by_soundfile.audio) == len(by_ffmpeg.audio) == expected
+    # The joins lie in pauses: nothing but room tone may be heard between sentences,
+    # and every sentence is where the narration says it is.
+    envelope = rms_envelope_db(by_ffmpeg.audio, 44_100)
+    frame = 0.010
+    for before, after in zip(narration.spans, narration.spans[1:], strict=False):
+        quiet = envelope[
+            round(before.end / RATE / frame) + 3 : round(after.start / RATE / frame) - 3
+        ]
+        assert quiet.max() < -50.0
+        loud = envelope[
+            round(before.start / RATE / frame) + 2 : round(before.end / RATE / frame) - 2
+        ]
+        assert loud.min() > -40.0
+    measured = ebur128(out)
+    assert measured.integrated == pytest.approx(-18.0, abs=0.5)
+    assert measured.true_peak <= -2.0
+
+
+def test_an_edit_remakes_only_the_pieces_around_it(voice22, tmp_path: Path) -> None:
+    first = narrate(chapter_text(), tmp_path / "first.mp3", voice=voice22)
+    edited_text = chapter_text(edit="An edited sentence, longer than the one it replaces.")
+    again = narrate(edited_text, tmp_path / "again.mp3", voice=voice22)
+    assert again.stats.synthesized == 1
+    assert again.mastered.gain == first.mastered.gain
+    assert again.mastered.pieces - again.mastered.reused <= 2
+    assert again.mastered.reused >= 2
+    # What comes before the edit is the same audio, sample for sample.
+    edited = next(i for i, s in enumerate(again.segments) if s.text.startswith("An edited"))
+    before = round((again.spans[edited - 1].start / RATE - 1.0) * 44_100)
+    a, b = decode_ffmpeg(tmp_path / "first.mp3").audio, decode_ffmpeg(tmp_path / "again.mp3").audio
+    assert before > 44_100
+    assert np.array_equal(a[:before], b[:before])
+    # ... and so is the end, which only moved.
+    tail = round(5.0 * 44_100)
+    assert np.array_equal(a[-tail:], b[-tail:])
+    assert ebur128(tmp_path / "again.mp3").integrated == pytest.approx(-18.0, abs=0.5)
+
+
+def test_a_damaged_piece_is_made_again(voice22, tmp_path: Path, caplog) -> None:
+    narrate(chapter_text(), tmp_path / "first.mp3", voice=voice22)
+    pieces = sorted((Path(os.environ["NARRATOR_CACHE_DIR"]) / "pieces").rglob("*.piece"))
+    assert pieces
+    damaged = pieces[len(pieces) // 2]
+    damaged.write_bytes(damaged.read_bytes()[:-10] + b"0123456789")
+    again = narrate(chapter_text(), tmp_path / "again.mp3", voice=voice22)
+    assert "damaged cache entry" in caplog.text
+    assert again.mastered.reused == again.mastered.pieces - 1
+    assert (tmp_path / "first.mp3").read_bytes() == (tmp_path / "again.mp3").read_bytes()
+
+
+def test_wav_pieces_are_plain_pcm_of_the_right_length(voice22, tmp_path: Path) -> None:
+    out = tmp_path / "chapter.wav"
+    narration = narrate(chapter_text(), out, voice=voice22)
+    assert narration.mastered.pieces >= 3
+    decoded = decode_soundfile(out)
+    assert decoded.rate == RATE
+    assert len(decoded.audio) == round(narration.duration * RATE)
+    assert ebur128(out).integrated == pytest.approx(-18.0, abs=0.5)
