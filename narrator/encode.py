@@ -226,6 +226,9 @@ def atomic_output(destination: Path) -> Iterator[Path]:
         raise OutputError(f"{destination}: cannot write there ({exc.strerror or exc})") from None
     os.close(fd)
     temporary = Path(name)
+    # The name is kept but the file only comes back when the audio is written, at the
+    # end: a run killed before then (kill -9 cannot be cleaned up after) leaves nothing.
+    temporary.unlink()
     try:
         yield temporary
         umask = os.umask(0)
@@ -233,8 +236,7 @@ def atomic_output(destination: Path) -> Iterator[Path]:
         os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, destination)
     except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+        temporary.unlink(missing_ok=True)
         raise
 
 

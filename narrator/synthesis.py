@@ -66,7 +66,10 @@ class Synthesizer:
         self.engine = engine if engine is not None else load_engine(voice, device=device)
         self.sample_rate = self.engine.sample_rate
         self.max_chars = self.engine.max_chars
-        self._identity = {"engine": self.engine.describe(), "voice": voice.sound_identity()}
+        # ONNX Runtime and torch round differently with different thread counts, so
+        # the count is part of what a cached clip's sound depends on.
+        self._identity = {"engine": self.engine.describe(), "voice": voice.sound_identity(),
+                          "threads": self.threads}  # fmt: skip
 
     def clips(self, chunked: Sequence[Sequence[str]]) -> Iterator[list[np.ndarray]]:
         """For each list of chunks (one segment), the clips of its chunks, in order."""
