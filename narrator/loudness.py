@@ -208,25 +208,28 @@ class BlockAnalysis:
     """Per-block true peak and K-weighted energy of a stream, kept while synthesizing.
 
     With them the effect of any gain followed by the limiter on the programme's
-    loudness can be predicted without touching the audio again.  One thread may
-    feed it while others read the blocks analysed so far.
+    loudness can be predicted without touching the audio again.  They take 8 bytes
+    per block of 32 samples (about 20 MiB per hour at 22.05 kHz), in chunks, so
+    nothing is copied as they grow.  One thread may feed it while others read the
+    blocks analysed so far.
     """
+
+    CHUNK = 1 << 16
+    """Blocks per chunk of storage."""
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
         self._kweighting = KWeighting(sample_rate)
         self._pending = np.zeros(0, dtype=np.float32)
         self._block_peaks = _BlockPeaks(BLOCK)
-        self._peaks = np.zeros(1 << 12, dtype=np.float32)
-        self._energies = np.zeros(1 << 12, dtype=np.float32)
-        self._count = 0
-        self._peak_count = 0
+        self._chunks: dict[str, list[np.ndarray]] = {"peaks": [], "energies": []}
+        self._counts = {"peaks": 0, "energies": 0}
         self._lock = threading.Lock()
 
     @property
     def available(self) -> int:
         """Blocks whose peak and energy are known."""
-        return min(self._count, self._peak_count)
+        return min(self._counts.values())
 
     def feed(self, audio: np.ndarray) -> None:
         self._pending = np.concatenate([self._pending, np.asarray(audio, dtype=np.float32)])
@@ -234,41 +237,52 @@ class BlockAnalysis:
             self._analyse(final=False)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        """(true peak, K-weighted energy) of every block."""
+        """(true peak, K-weighted energy) of every block, as two whole arrays (which
+        from then on are the storage: no more audio may be fed)."""
         self._analyse(final=True)
+        with self._lock:
+            for name, chunks in self._chunks.items():
+                if len(chunks) != 1 or len(chunks[0]) != self._counts[name]:
+                    whole = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+                    self._chunks[name] = [whole[: self._counts[name]]]
         return self.blocks(0, self.available)
 
     def blocks(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """Copies of (true peak, K-weighted energy) of the analysed blocks in [start, stop)."""
+        """(true peak, K-weighted energy) of the analysed blocks in [start, stop)."""
         with self._lock:
             stop = min(stop, self.available)
-            return self._peaks[start:stop].copy(), self._energies[start:stop].copy()
+            return self._range("peaks", start, stop), self._range("energies", start, stop)
 
-    def _append(self, name: str, values: np.ndarray, count: int) -> int:
-        store = getattr(self, name)
-        if count + len(values) > len(store):
-            grown = np.zeros(max(2 * len(store), count + len(values)), dtype=np.float32)
-            grown[:count] = store[:count]
-            with self._lock:
-                setattr(self, name, grown)
-            store = grown
-        store[count : count + len(values)] = values
-        return count + len(values)
+    def _range(self, name: str, start: int, stop: int) -> np.ndarray:
+        chunks = self._chunks[name]
+        if len(chunks) == 1:
+            return chunks[0][start:stop]
+        first, last = start // self.CHUNK, -(-stop // self.CHUNK)
+        joined = np.concatenate(chunks[first:last]) if last > first else np.zeros(0, np.float32)
+        return joined[start - first * self.CHUNK : stop - first * self.CHUNK]
+
+    def _append(self, name: str, values: np.ndarray) -> None:
+        chunks, count = self._chunks[name], self._counts[name]
+        done = 0
+        while done < len(values):
+            if count == len(chunks) * self.CHUNK:
+                chunks.append(np.zeros(self.CHUNK, dtype=np.float32))
+            at = count % self.CHUNK
+            n = min(len(values) - done, self.CHUNK - at)
+            chunks[-1][at : at + n] = values[done : done + n]
+            done, count = done + n, count + n
+        with self._lock:
+            self._counts[name] = count
 
     def _analyse(self, final: bool) -> None:
         pending = self._pending.astype(np.float64)
         whole = len(pending) if final else len(pending) // BLOCK * BLOCK
-        peaks = self._block_peaks.feed(pending[:whole], final=final)
+        self._append("peaks", self._block_peaks.feed(pending[:whole], final=final))
         body = np.zeros(-(-whole // BLOCK) * BLOCK)
         body[:whole] = pending[:whole]
-        energy = np.zeros(0)
         if len(body):
             weighted = self._kweighting(body)
-            energy = (weighted * weighted).reshape(-1, BLOCK).sum(axis=1)
-        peak_count = self._append("_peaks", peaks, self._peak_count)
-        count = self._append("_energies", energy, self._count)
-        with self._lock:
-            self._peak_count, self._count = peak_count, count
+            self._append("energies", (weighted * weighted).reshape(-1, BLOCK).sum(axis=1))
         self._pending = self._pending[whole:]
 
 

@@ -355,15 +355,27 @@ class Mp3Pieces(PieceFormat):
                 out.write(_payload(path))
 
 
+MEASURE_CHUNK = 1 << 16
+"""Samples measured at a time (the meter's temporaries grow with it)."""
+
+
 def _measure(decoded: np.ndarray, origin: int, first: int, stop: int, rate: int) -> Measured:
     """Measure output samples [first, stop) of the file from *decoded*, whose sample 0
-    is output sample *origin* (the samples around them are the meter's context)."""
+    is output sample *origin* (the samples before them warm up the meter's filter)."""
     lo, hi = max(0, first - origin), max(0, min(len(decoded), stop - origin))
-    signal = decoded.astype(np.float64)
-    weighted = KWeighting(rate)(signal)[lo:hi]
-    peaks = _BlockPeaks(4096)
-    peaks.feed(signal[lo:hi], final=True)
-    index, sums = step_sums(weighted * weighted, origin + lo, round(0.1 * rate))
+    step = round(0.1 * rate)
+    index = (origin + lo) // step
+    sums = np.zeros(max(0, (origin + hi - 1) // step - index + 1))
+    weighting, peaks = KWeighting(rate), _BlockPeaks(4096)
+    for at in range(0, hi, MEASURE_CHUNK):
+        chunk = decoded[at : min(hi, at + MEASURE_CHUNK)].astype(np.float64)
+        weighted = weighting(chunk)[max(0, lo - at) :]
+        if not len(weighted):
+            continue
+        peaks.feed(chunk[max(0, lo - at) :])
+        start, part = step_sums(weighted * weighted, origin + max(lo, at), step)
+        sums[start - index : start - index + len(part)] += part
+    peaks.feed(np.zeros(0), final=True)
     return Measured(index, sums, peaks.loudest)
 
 
@@ -554,7 +566,7 @@ class PieceMaster:
         self._cuts: list[int] = []
         self._ceilings: dict[int, float] = {}
         self._next_plan = FIRST_PLAN * self.rate
-        self._planning: Future[tuple[float, float]] | None = None
+        self._planning: Future[float] | None = None
         self._jobs: dict[int, tuple[_Job, Future[tuple[str, Measured]]]] = {}
         self._background = ThreadPoolExecutor(1, thread_name_prefix="narrator-master")
         self._limiters: dict[float, Limiter] = {}
@@ -562,6 +574,7 @@ class PieceMaster:
         self.passes = 1
         self._shift = 0.0
         self._shift_from = 0
+        self._learning = 0
         self._reused: set[int] = set()
         identity = json.dumps({
             "v": PIECES_VERSION, "form": form.identity(), "room_tone": rendering.room_tone_db,
@@ -622,16 +635,16 @@ class PieceMaster:
         if self.from_record:
             return
         if self._planning is not None and self._planning.done():
-            gain, miss = self._planning.result()
+            gain = self._planning.result()
             self._planning = None
-            if self.gain is None or abs(miss) > REPLAN_LU:
+            if gain != self.gain:
                 logger.debug("planned gain %+.2f dB at %.0f s", gain, self.programme.duration)
                 self._set_gain(gain)
         if self._planning is None and self.programme.length >= self._next_plan:
             self._next_plan = self.programme.length * PLAN_GROWTH
             peaks, energies = self.programme.analysis.blocks(0, self.programme.analysis.available)
             self._planning = self._background.submit(
-                _plan, peaks, energies, self.rate, self.rendering.loudness - self._shift,
+                _plan_so_far, peaks, energies, self.rate, self.rendering.loudness - self._shift,
                 self.ceiling, self.gain,
             )  # fmt: skip
 
@@ -725,14 +738,15 @@ class PieceMaster:
         self._learn_shift()
 
     def _final_gain(self, peaks_db: np.ndarray, energies: np.ndarray, aim: float) -> None:
-        peaks = 10.0 ** (peaks_db / 20.0)
-        gain, miss = _plan(peaks, energies, self.rate, aim, self.ceiling, self.gain)
-        if self.gain is None or abs(miss) > REPLAN_LU:
+        # An earlier narration's gain is kept as long as the file it makes is expected
+        # to pass the final check (the codec's level change is only estimated here).
+        tolerance = LOUDNESS_TOLERANCE if self.from_record else REPLAN_LU
+        gain = _plan(peaks_db, energies, self.rate, aim, self.ceiling, self.gain, tolerance)
+        if gain != self.gain:
             if self.from_record:
-                logger.debug("the earlier narration's gain misses by %.2f LU", miss)
                 self.from_record = False
                 self.ceiling = self.base_ceiling
-                gain, _ = _plan(peaks, energies, self.rate, aim, self.ceiling, None)
+                gain = _plan(peaks_db, energies, self.rate, aim, self.ceiling, None)
             self._set_gain(gain)
 
     def _all(self, pool: ThreadPoolExecutor) -> list[tuple[str, Measured]]:
@@ -747,7 +761,8 @@ class PieceMaster:
         assert self.gain is not None
         last = self.programme.finished and index == len(self.boundaries) - 1
         ceiling = self._ceilings.get(index, self.ceiling)
-        learn = self.rendering.format.lossy and self._shift_from < LEARN_PIECES
+        learn = self.rendering.format.lossy and self._learning < LEARN_PIECES
+        self._learning += learn
         job = _Job(index, self.boundaries[index], stop, last, self.gain, ceiling, learn)
         self._jobs[index] = (job, pool.submit(self._make, job))
 
@@ -857,17 +872,27 @@ def _loudness(parts: Sequence[tuple[int, np.ndarray]], rate: int, samples: int =
 
 
 def _plan(
-    peaks: np.ndarray, energies: np.ndarray, rate: int, aim: float, ceiling: float,
-    current: float | None,
-) -> tuple[float, float]:  # fmt: skip
-    """(the gain that reaches *aim*, LU by which the *current* gain misses it)."""
-    with np.errstate(divide="ignore"):
-        peaks_db = (20.0 * np.log10(peaks)).astype(np.float32)
+    peaks_db: np.ndarray, energies: np.ndarray, rate: int, aim: float, ceiling: float,
+    current: float | None, tolerance: float = REPLAN_LU,
+) -> float:  # fmt: skip
+    """The gain that reaches *aim*: the *current* one while it is predicted to miss
+    *aim* by no more than *tolerance* LU."""
     if current is not None:
         miss = _predict(peaks_db, energies, rate, current, Limiter(rate, ceiling)) - aim
-        if abs(miss) <= REPLAN_LU:
-            return current, miss
-    return _plan_gain(peaks_db, energies, rate, aim, ceiling), math.inf
+        if abs(miss) <= tolerance:
+            return current
+        logger.debug("the gain in use, %+.2f dB, misses by %+.2f LU", current, miss)
+    return _plan_gain(peaks_db, energies, rate, aim, ceiling)
+
+
+def _plan_so_far(
+    peaks: np.ndarray, energies: np.ndarray, rate: int, aim: float, ceiling: float,
+    current: float | None,
+) -> float:  # fmt: skip
+    """:func:`_plan` from linear block peaks (a copy of what has been analysed)."""
+    with np.errstate(divide="ignore"):
+        np.log10(peaks, out=peaks)
+    return _plan(20.0 * peaks, energies, rate, aim, ceiling, current)
 
 
 class _LocalReduction:
