@@ -61,6 +61,7 @@ from .loudness import (
     step_sums,
 )
 from .master import (
+    CHUNK,
     LOSSLESS_PEAK_MARGIN,
     LOSSY_PEAK_MARGIN,
     LOUDNESS_TOLERANCE,
@@ -803,12 +804,17 @@ class PieceMaster:
             with self._lock:
                 self._reused.add(job.index)
             return key, found
-        audio = render_range(programme, begin, end, job.gain, limiter, reduction)
         # The room tone's loop restarts a pre-roll before each boundary, so a piece's
         # audio never depends on how long the pieces before it are; the jump, far
         # down in a pause, cannot be heard.
         anchors = [max(0, job.start - form.pre)] + ([] if job.last else [job.stop - form.pre])
-        audio += _room_tone(self._tone, begin, end, anchors)
+        parts = []
+        for at in range(begin, end, CHUNK):  # a few seconds at a time: less memory
+            upto = min(end, at + CHUNK)
+            part = render_range(programme, at, upto, job.gain, limiter, reduction)
+            part += _room_tone(self._tone, at, upto, anchors)
+            parts.append(part.astype(np.float32))
+        audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
         payload, encoded = form.encode(audio, job.start - begin, job.stop - job.start, job.last)
         measured = form.measure(encoded, begin, job.start, job.stop, job.last)
         if job.learn:

@@ -73,11 +73,55 @@ class Synthesizer:
 
     def clips(self, chunked: Sequence[Sequence[str]]) -> Iterator[list[np.ndarray]]:
         """For each list of chunks (one segment), the clips of its chunks, in order."""
+        if self.jobs == 1 and self.engine.batch_size > 1:
+            yield from self._batched(chunked)
+            return
         if self.jobs == 1:
             for chunks in chunked:
                 yield [self._clip(text) for text in chunks]
             return
         yield from self._parallel(chunked)
+
+    def _batched(self, chunked: Sequence[Sequence[str]]) -> Iterator[list[np.ndarray]]:
+        """Segments in order, the uncached chunks spoken :attr:`Engine.batch_size` at a time."""
+        size = self.engine.batch_size
+        held: list[list[np.ndarray | None]] = []
+        wanted: list[tuple[int, int, str]] = []  # (segment in held, chunk, text)
+        for chunks in [*chunked, None]:
+            if chunks is not None:
+                entry: list[np.ndarray | None] = []
+                for text in chunks:
+                    cached = self._cached(text)
+                    if cached is None:
+                        wanted.append((len(held), len(entry), text))
+                    entry.append(cached)
+                held.append(entry)
+                if len(wanted) < size:
+                    if wanted:
+                        continue
+                    yield from ([clip for clip in e if clip is not None] for e in held)
+                    held.clear()
+                    continue
+            began = time.perf_counter()
+            clips = self.engine.synthesize_batch([text for _, _, text in wanted]) if wanted else []
+            self.stats.engine_seconds += time.perf_counter() - began
+            for (segment, index, text), clip in zip(wanted, clips, strict=True):
+                clip = np.asarray(clip, dtype=np.float32)
+                self.stats.synthesized += 1
+                if self.cache is not None:
+                    self.cache.put(clip_key(text, self._identity), clip)
+                held[segment][index] = clip
+            yield from ([clip for clip in e if clip is not None] for e in held)
+            held.clear()
+            wanted.clear()
+
+    def _cached(self, text: str) -> np.ndarray | None:
+        if self.cache is None:
+            return None
+        cached = self.cache.get(clip_key(text, self._identity))
+        if cached is not None:
+            self.stats.cache_hits += 1
+        return cached
 
     def _clip(self, text: str) -> np.ndarray:
         key = clip_key(text, self._identity) if self.cache is not None else ""

@@ -20,6 +20,7 @@ import logging
 import threading
 import urllib.request
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "narrator.engines"
 
 THREADS_ENV = "NARRATOR_ENGINE_THREADS"
+BATCH_ENV = "NARRATOR_BATCH_SIZE"
+"""Sentences an engine that batches speaks in one pass (default: 8 on a GPU, 1 on a CPU,
+where batching does not pay)."""
+GPU_BATCH_SIZE = 8
 """How many CPU threads each engine uses (see :func:`engine_threads`)."""
 
 SHARED_ENV = "NARRATOR_ENGINE_SHARED"
@@ -80,6 +85,9 @@ class Engine(ABC):
     max_chars: int | None = None
     """The longest text the model takes in one call, or None for no limit."""
 
+    batch_size: int = 1
+    """Texts :meth:`synthesize_batch` speaks in one pass of the model (1: no batching)."""
+
     @classmethod
     @abstractmethod
     def load(cls, voice: Voice, *, device: str = "auto") -> Engine:
@@ -88,6 +96,11 @@ class Engine(ABC):
     @abstractmethod
     def synthesize(self, text: str) -> np.ndarray:
         """Speak *text*: mono float32 samples in [-1, 1] at :attr:`sample_rate`."""
+
+    def synthesize_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Speak each of *texts*, several in one pass where the engine batches (on a GPU);
+        each clip is what :meth:`synthesize` would return for its text."""
+        return [self.synthesize(text) for text in texts]
 
     def describe(self) -> dict[str, Any]:
         """Facts about the loaded model that change how it sounds (for logs and caches)."""
@@ -249,3 +262,16 @@ def engine_shares_cores() -> bool:
     import os
 
     return os.environ.get(SHARED_ENV) == "1"
+
+
+def batch_size(on_gpu: bool) -> int:
+    """How many sentences a batching engine speaks at once: ``$NARRATOR_BATCH_SIZE``,
+    else :data:`GPU_BATCH_SIZE` on a GPU and 1 on a CPU."""
+    import os
+
+    value = os.environ.get(BATCH_ENV, "")
+    if value:
+        if not value.isdigit() or not 1 <= int(value) <= 256:
+            raise OptionError(f"{BATCH_ENV} must be a whole number from 1 to 256, not {value!r}")
+        return int(value)
+    return GPU_BATCH_SIZE if on_gpu else 1

@@ -29,7 +29,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -43,7 +43,7 @@ import platformdirs
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..text import base_language
 from ..voices import Voice
-from . import DOWNLOADED, LOCAL, MISSING, Engine, engine_threads, require_network
+from . import DOWNLOADED, LOCAL, MISSING, Engine, batch_size, engine_threads, require_network
 
 logger = logging.getLogger(__name__)
 
@@ -541,7 +541,20 @@ class CoquiEngine(Engine):
         except BaseException:
             engine.close()
             raise
+        engine.batch_size = engine._batch_size()
         return engine
+
+    def _batch_size(self) -> int:
+        """Sentences spoken in one pass: VITS models batch (with x_lengths); XTTS
+        (autoregressive), cloning by speaker_wav and seeded voices (whose every
+        sentence starts from the seed, to sound the same wherever it falls) do not."""
+        from TTS.tts.models.vits import Vits
+
+        if self._xtts or self._speaker_wav or self._seed is not None:
+            return 1
+        if not isinstance(self._model, Vits):
+            return 1
+        return batch_size(str(self._device).startswith("cuda"))
 
     def _prepare(self) -> None:
         """Choose speaker, language, limits and sampling settings; check them against the model."""
@@ -697,6 +710,52 @@ class CoquiEngine(Engine):
         audio = np.nan_to_num(np.asarray(wav, dtype=np.float32).reshape(-1))
         return np.clip(audio, -1.0, 1.0)
 
+    def synthesize_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        if self.batch_size == 1 or len(texts) < 2:
+            return [self.synthesize(text) for text in texts]
+        import torch
+
+        model = self._model
+        ids = [model.tokenizer.text_to_ids(text.strip(), language=self._language)
+               if text.strip() else [] for text in texts]  # fmt: skip
+        spoken = [i for i, tokens in enumerate(ids) if tokens]
+        clips = [np.zeros(0, dtype=np.float32) for _ in texts]
+        for i, text in enumerate(texts):
+            if text.strip() and not ids[i]:
+                logger.warning("no character of %r is in the model's alphabet", text)
+        if not spoken:
+            return clips
+        count = len(spoken)
+        lengths = torch.tensor([len(ids[i]) for i in spoken], device=self._device)
+        x = torch.zeros((count, int(lengths.max())), dtype=torch.long, device=self._device)
+        for row, i in enumerate(spoken):
+            x[row, : len(ids[i])] = torch.as_tensor(ids[i], device=self._device)
+        speaker_id, d_vector = model._get_speaker_id_or_dvector(self._speaker, None, None)
+        language_id = model._get_language_id(self._language)
+        aux: dict[str, Any] = {"x_lengths": lengths, "speaker_ids": None, "d_vectors": None,
+                               "language_ids": None}  # fmt: skip
+        if speaker_id is not None:
+            aux["speaker_ids"] = torch.as_tensor(speaker_id, device=self._device).reshape(-1)
+            aux["speaker_ids"] = aux["speaker_ids"].expand(count)
+        if d_vector is not None:
+            vector = torch.as_tensor(d_vector, device=self._device).reshape(1, -1)
+            aux["d_vectors"] = vector.expand(count, -1)
+        if language_id is not None:
+            aux["language_ids"] = torch.full((count,), int(language_id), device=self._device)
+        try:
+            with torch.inference_mode():
+                outputs = model.inference(x, aux_input=aux)
+        except (RuntimeError, ValueError, KeyError, AssertionError) as exc:
+            raise EngineError(f"the Coqui model failed on a batch of {count} sentences: "
+                              f"{exc}") from None  # fmt: skip
+        wavs = outputs["model_outputs"].detach().float().cpu().numpy()
+        frames = outputs["y_mask"].detach().sum(dim=(1, 2)).long().cpu().numpy()
+        per_frame = wavs.shape[-1] // outputs["y_mask"].shape[-1]
+        for row, i in enumerate(spoken):
+            audio = wavs[row].reshape(-1)[: int(frames[row]) * per_frame]
+            clips[i] = np.clip(np.nan_to_num(audio.astype(np.float32)), -1.0, 1.0)
+        return clips
+
     def _model_wav(self, text: str) -> Any:
         if not self._model.tokenizer.text_to_ids(text, language=self._language):
             logger.warning("no character of %r is in the model's alphabet", text)
@@ -743,6 +802,8 @@ class CoquiEngine(Engine):
             "max_chars": self.max_chars,
             "device": str(self._device),
         }
+        if self.batch_size > 1:  # a batch's padding moves the last few samples of a clip
+            facts["batch_size"] = self.batch_size
         for key, attribute in _VITS_OPTIONS.items():
             if hasattr(self._model, attribute):
                 facts[key] = getattr(self._model, attribute)
