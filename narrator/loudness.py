@@ -9,6 +9,8 @@ processing the whole programme at once.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
@@ -204,32 +206,85 @@ BLOCK = 32
 """Samples per analysis block: the limiter's time resolution."""
 
 
-class BlockAnalysis:
+class Blocks:
+    """Per-block true peaks (dB) and K-weighted energies of a programme, read a range at
+    a time, so that a whole book's never needs to be in memory at once."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def peaks_db(self, start: int, stop: int) -> np.ndarray:
+        """True peaks of blocks [start, stop), dB (``-inf`` for digital silence)."""
+        raise NotImplementedError
+
+    def energies(self, start: int, stop: int) -> np.ndarray:
+        """K-weighted energies (sums of squares) of blocks [start, stop)."""
+        raise NotImplementedError
+
+    @property
+    def loudest_db(self) -> float:
+        """The highest block true peak, dB."""
+        raise NotImplementedError
+
+
+class ArrayBlocks(Blocks):
+    """:class:`Blocks` held in two arrays."""
+
+    def __init__(self, peaks_db: np.ndarray, energies: np.ndarray | None = None) -> None:
+        self._peaks_db = np.asarray(peaks_db)
+        self._energies = np.zeros(len(peaks_db)) if energies is None else np.asarray(energies)
+
+    def __len__(self) -> int:
+        return len(self._peaks_db)
+
+    def peaks_db(self, start: int, stop: int) -> np.ndarray:
+        return self._peaks_db[max(0, start) : stop]
+
+    def energies(self, start: int, stop: int) -> np.ndarray:
+        return self._energies[max(0, start) : stop]
+
+    @property
+    def loudest_db(self) -> float:
+        return float(np.max(self._peaks_db)) if len(self._peaks_db) else SILENCE
+
+
+def as_blocks(blocks: Blocks | np.ndarray) -> Blocks:
+    return blocks if isinstance(blocks, Blocks) else ArrayBlocks(blocks)
+
+
+class BlockAnalysis(Blocks):
     """Per-block true peak and K-weighted energy of a stream, kept while synthesizing.
 
     With them the effect of any gain followed by the limiter on the programme's
     loudness can be predicted without touching the audio again.  They take 8 bytes
-    per block of 32 samples (about 20 MiB per hour at 22.05 kHz), in chunks, so
-    nothing is copied as they grow.  One thread may feed it while others read the
-    blocks analysed so far.
+    per block of 32 samples (about 20 MiB per hour at 22.05 kHz) in a temporary
+    file, not in memory, and are read back a range at a time.  One thread may feed
+    it while others read the blocks analysed so far.
     """
-
-    CHUNK = 1 << 16
-    """Blocks per chunk of storage."""
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
         self._kweighting = KWeighting(sample_rate)
         self._pending = np.zeros(0, dtype=np.float32)
         self._block_peaks = _BlockPeaks(BLOCK)
-        self._chunks: dict[str, list[np.ndarray]] = {"peaks": [], "energies": []}
+        # Lives as long as the analysis (the programme closes it).
+        self._files = {name: tempfile.TemporaryFile(prefix=f"narrator-{name}-")  # noqa: SIM115
+                       for name in ("peaks", "energies")}  # fmt: skip
         self._counts = {"peaks": 0, "energies": 0}
+        self._loudest = 0.0
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.available
 
     @property
     def available(self) -> int:
         """Blocks whose peak and energy are known."""
         return min(self._counts.values())
+
+    def view(self, count: int) -> Blocks:
+        """The first *count* blocks, as they are now (while more are being fed)."""
+        return _Prefix(self, min(count, self.available))
 
     def feed(self, audio: np.ndarray) -> None:
         self._pending = np.concatenate([self._pending, np.asarray(audio, dtype=np.float32)])
@@ -237,53 +292,77 @@ class BlockAnalysis:
             self._analyse(final=False)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        """(true peak, K-weighted energy) of every block, as two whole arrays (which
-        from then on are the storage: no more audio may be fed)."""
+        """Analyse what is left; (true peak, K-weighted energy) of every block, read
+        into memory (for tests and small programmes: the rest reads ranges)."""
         self._analyse(final=True)
-        with self._lock:
-            for name, chunks in self._chunks.items():
-                if len(chunks) != 1 or len(chunks[0]) != self._counts[name]:
-                    whole = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-                    self._chunks[name] = [whole[: self._counts[name]]]
         return self.blocks(0, self.available)
 
     def blocks(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """(true peak, K-weighted energy) of the analysed blocks in [start, stop)."""
-        with self._lock:
-            stop = min(stop, self.available)
-            return self._range("peaks", start, stop), self._range("energies", start, stop)
+        """Linear true peaks and energies of the analysed blocks in [start, stop)."""
+        stop = min(stop, self.available)
+        return self._read("peaks", start, stop), self._read("energies", start, stop)
 
-    def _range(self, name: str, start: int, stop: int) -> np.ndarray:
-        chunks = self._chunks[name]
-        if len(chunks) == 1:
-            return chunks[0][start:stop]
-        first, last = start // self.CHUNK, -(-stop // self.CHUNK)
-        joined = np.concatenate(chunks[first:last]) if last > first else np.zeros(0, np.float32)
-        return joined[start - first * self.CHUNK : stop - first * self.CHUNK]
+    def peaks_db(self, start: int, stop: int) -> np.ndarray:
+        peaks = self._read("peaks", start, min(stop, self.available))
+        with np.errstate(divide="ignore"):
+            return np.asarray(20.0 * np.log10(peaks), dtype=np.float32)
+
+    def energies(self, start: int, stop: int) -> np.ndarray:
+        return self._read("energies", start, min(stop, self.available))
+
+    @property
+    def loudest_db(self) -> float:
+        return gain_to_db(self._loudest)
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+
+    def _read(self, name: str, start: int, stop: int) -> np.ndarray:
+        start = max(0, start)
+        if stop <= start:
+            return np.zeros(0, dtype=np.float32)
+        data = os.pread(self._files[name].fileno(), (stop - start) * 4, start * 4)
+        return np.frombuffer(data, dtype="<f4")
 
     def _append(self, name: str, values: np.ndarray) -> None:
-        chunks, count = self._chunks[name], self._counts[name]
-        done = 0
-        while done < len(values):
-            if count == len(chunks) * self.CHUNK:
-                chunks.append(np.zeros(self.CHUNK, dtype=np.float32))
-            at = count % self.CHUNK
-            n = min(len(values) - done, self.CHUNK - at)
-            chunks[-1][at : at + n] = values[done : done + n]
-            done, count = done + n, count + n
+        if len(values):
+            os.write(self._files[name].fileno(), np.asarray(values, dtype="<f4").tobytes())
         with self._lock:
-            self._counts[name] = count
+            self._counts[name] += len(values)
 
     def _analyse(self, final: bool) -> None:
         pending = self._pending.astype(np.float64)
         whole = len(pending) if final else len(pending) // BLOCK * BLOCK
-        self._append("peaks", self._block_peaks.feed(pending[:whole], final=final))
+        peaks = self._block_peaks.feed(pending[:whole], final=final)
+        if len(peaks):
+            self._loudest = max(self._loudest, float(peaks.max()))
+        self._append("peaks", peaks)
         body = np.zeros(-(-whole // BLOCK) * BLOCK)
         body[:whole] = pending[:whole]
         if len(body):
             weighted = self._kweighting(body)
             self._append("energies", (weighted * weighted).reshape(-1, BLOCK).sum(axis=1))
         self._pending = self._pending[whole:]
+
+
+class _Prefix(Blocks):
+    def __init__(self, blocks: BlockAnalysis, count: int) -> None:
+        self._blocks, self._count = blocks, count
+        self._loudest = float(np.max(blocks.peaks_db(0, count), initial=SILENCE))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def peaks_db(self, start: int, stop: int) -> np.ndarray:
+        return self._blocks.peaks_db(start, min(stop, self._count))
+
+    def energies(self, start: int, stop: int) -> np.ndarray:
+        return self._blocks.energies(start, min(stop, self._count))
+
+    @property
+    def loudest_db(self) -> float:
+        return self._loudest
 
 
 def predicted_loudness(energies: np.ndarray, gain_db: np.ndarray, sample_rate: int) -> float:
@@ -325,10 +404,10 @@ class Limiter:
         """Gain reduction in dB (>= 0) for blocks whose true peaks are *peaks_db*."""
         return self.stream(peaks_db).get(0, len(peaks_db))
 
-    def stream(self, peaks_db: np.ndarray, gain: float = 0.0) -> ReductionStream:
-        """The reduction for blocks with true peaks *peaks_db* + *gain*, computed
-        piece by piece as it is asked for (so a book's worth stays small)."""
-        return ReductionStream(self, peaks_db, gain)
+    def stream(self, blocks: Blocks | np.ndarray, gain: float = 0.0) -> ReductionStream:
+        """The reduction for blocks whose true peaks (dB) are *blocks*' + *gain*,
+        computed piece by piece as it is asked for (so a book's worth stays small)."""
+        return ReductionStream(self, as_blocks(blocks), gain)
 
     def _reduction_range(
         self, peaks_db: np.ndarray, gain: float, start: int, stop: int, carry: float
@@ -411,9 +490,10 @@ class ReductionStream:
     KEEP = 1 << 12
     """Blocks kept before the newest request, for overlapping requests."""
 
-    def __init__(self, limiter: Limiter, peaks_db: np.ndarray, gain: float) -> None:
+    def __init__(self, limiter: Limiter, blocks: Blocks, gain: float) -> None:
         self._limiter = limiter
-        self._peaks_db = peaks_db
+        self._blocks = blocks
+        self._length = len(blocks)
         self._gain = gain
         self._start = 0
         self._values = np.zeros(0)
@@ -421,15 +501,19 @@ class ReductionStream:
 
     def get(self, start: int, stop: int) -> np.ndarray:
         """The reduction (dB) of blocks [start, stop)."""
-        stop = min(stop, len(self._peaks_db))
+        stop = min(stop, self._length)
         if start < self._start:
             raise ValueError("ReductionStream.get went back further than it keeps")
         while self._start + len(self._values) < stop:
             end = self._start + len(self._values)
+            last = min(self._length, end + self.PIECE)
+            # The blocks the limiter looks at around [end, last), read from the analysis.
+            reach = self._limiter.lookahead + 2
+            first = max(0, end - reach)
+            window = self._blocks.peaks_db(first, min(self._length, last + reach))
             piece = self._limiter._reduction_range(
-                self._peaks_db, self._gain, end, min(len(self._peaks_db), end + self.PIECE),
-                self._carry,
-            )  # fmt: skip
+                window, self._gain, end - first, last - first, self._carry
+            )
             self._carry = float(piece[-1])
             values = np.concatenate([self._values, piece])
             drop = max(0, start - self.KEEP - self._start)
@@ -438,29 +522,26 @@ class ReductionStream:
 
     def pieces(self) -> Iterator[tuple[int, np.ndarray]]:
         """(first block, reduction) for the whole programme, in order."""
-        for start in range(0, len(self._peaks_db), self.PIECE):
+        for start in range(0, self._length, self.PIECE):
             yield start, self.get(start, start + self.PIECE)
 
 
 def predicted_loudness_stream(
-    energies: np.ndarray, gains_db: Iterator[tuple[int, np.ndarray]], sample_rate: int
+    blocks: Blocks | np.ndarray, gains_db: Iterator[tuple[int, np.ndarray]], sample_rate: int
 ) -> float:
-    """Like :func:`predicted_loudness`, with the per-block gains given piece by piece as
-    (first block, gains) in order."""
+    """Like :func:`predicted_loudness`, with the energies read from *blocks* (or an array)
+    and the per-block gains given piece by piece as (first block, gains) in order."""
+    source = blocks if isinstance(blocks, Blocks) else ArrayBlocks(np.zeros(len(blocks)), blocks)
     per = max(1, round(0.1 * sample_rate / BLOCK))
     quarters: list[np.ndarray] = []
     leftover = np.zeros(0)
     for first, gains in gains_db:
-        weighted = energies[first : first + len(gains)].astype(np.float64)
+        weighted = source.energies(first, first + len(gains)).astype(np.float64)
         weighted = np.concatenate([leftover, weighted * 10.0 ** (gains / 10.0)])
         whole = len(weighted) // per * per
         quarters.append(weighted[:whole].reshape(-1, per).sum(axis=1) / (per * BLOCK))
         leftover = weighted[whole:]
-    quarter = np.concatenate(quarters) if quarters else np.zeros(0)
-    if len(quarter) < 4:
-        return SILENCE
-    blocks = np.lib.stride_tricks.sliding_window_view(quarter, 4).mean(axis=1)
-    return _gated_loudness(blocks)
+    return integrated_loudness(np.concatenate(quarters) if quarters else np.zeros(0))
 
 
 def _sliding_max(x: np.ndarray, window: int) -> np.ndarray:

@@ -24,6 +24,7 @@ from .encode import Sink, decode_blocks, open_sink, output_rate
 from .loudness import (
     BLOCK,
     BlockAnalysis,
+    Blocks,
     Limiter,
     LoudnessMeter,
     ReductionStream,
@@ -82,7 +83,7 @@ class Programme:
 
     def finish(self) -> None:
         """No more audio comes: analyse what is left."""
-        self.analysis.finish()
+        self.analysis._analyse(final=True)
         self.finished = True
 
     def read(self, start: int, stop: int) -> np.ndarray:
@@ -98,6 +99,7 @@ class Programme:
 
     def close(self) -> None:
         self._file.close()
+        self.analysis.close()
 
 
 @dataclass(frozen=True)
@@ -133,23 +135,23 @@ def master(
     chapters: Sequence[Chapter] = (),
 ) -> Mastered:
     """Write *programme* to *destination*, normalized, limited, encoded and tagged."""
-    peaks_db, energies = _analysis(programme)
+    blocks = _analysis(programme)
     rate = programme.sample_rate
     margin = LOSSY_PEAK_MARGIN if rendering.format.lossy else LOSSLESS_PEAK_MARGIN
     ceiling = rendering.true_peak - margin
     aim = rendering.loudness
-    gain = _plan_gain(peaks_db, energies, rate, aim, ceiling)
+    gain = _plan_gain(blocks, rate, aim, ceiling)
     if rendering.format.lossy:
         shift, overshoot = _codec_shift(programme, destination, rendering, gain, ceiling,
-                                        peaks_db)  # fmt: skip
+                                        blocks)  # fmt: skip
         aim -= shift
         ceiling = min(ceiling, rendering.true_peak - PEAK_GUARD - overshoot - CODEC_PEAK_SAFETY)
-        gain = _plan_gain(peaks_db, energies, rate, aim, ceiling)
+        gain = _plan_gain(blocks, rate, aim, ceiling)
     peak_limit = rendering.true_peak - PEAK_GUARD
     for attempt in range(1, MAX_PASSES + 1):
         limiter = Limiter(rate, ceiling)
         sink = open_sink(destination, rendering.format, rate, rendering.bitrate, chapters)
-        _render(programme, sink, rendering, gain, limiter, limiter.stream(peaks_db, gain))
+        _render(programme, sink, rendering, gain, limiter, limiter.stream(blocks, gain))
         loudness, peak = _measure_file(destination, rendering.format, rate)
         logger.debug("pass %d: gain %+.2f dB, ceiling %.2f dBTP -> %.2f LUFS, %.2f dBTP",
                      attempt, gain, ceiling, loudness, peak)  # fmt: skip
@@ -164,7 +166,7 @@ def master(
         if peak > peak_limit:
             ceiling -= peak - peak_limit + 0.1
         aim += rendering.loudness - loudness
-        gain = _plan_gain(peaks_db, energies, rate, aim, ceiling)
+        gain = _plan_gain(blocks, rate, aim, ceiling)
     write_tags(destination, rendering.format, rendering.tags, chapters)
     return Mastered(loudness, peak, gain, attempt, ceiling)
 
@@ -182,9 +184,8 @@ def export_range(
     Used for one file per chapter: every part gets the same gain and limiting as
     the complete narration, so the parts match each other and the whole.
     """
-    peaks_db, _ = _analysis(programme)
     limiter = Limiter(programme.sample_rate, mastered.ceiling)
-    reduction = limiter.stream(peaks_db, mastered.gain)
+    reduction = limiter.stream(_analysis(programme), mastered.gain)
     start = start // BLOCK * BLOCK
     sink = open_sink(destination, rendering.format, programme.sample_rate, rendering.bitrate)
     _render(programme, sink, rendering, mastered.gain, limiter, reduction, start, stop)
@@ -197,11 +198,10 @@ def _measure_file(path: Path, fmt: AudioFormat, rate: int) -> tuple[float, float
     return measure(decode_blocks(path, fmt, native), native)
 
 
-def _analysis(programme: Programme) -> tuple[np.ndarray, np.ndarray]:
-    """(true peak in dB, K-weighted energy) of every block of *programme*."""
-    peaks, energies = programme.analysis.finish()
-    with np.errstate(divide="ignore"):
-        return (20.0 * np.log10(peaks)).astype(np.float32), energies
+def _analysis(programme: Programme) -> Blocks:
+    """True peaks and K-weighted energies of every block of *programme*."""
+    programme.analysis._analyse(final=True)
+    return programme.analysis
 
 
 CALIBRATION_SECONDS = 30.0
@@ -217,7 +217,7 @@ def _codec_shift(
     rendering: Rendering,
     gain: float,
     ceiling: float,
-    peaks_db: np.ndarray,
+    blocks: Blocks,
 ) -> tuple[float, float]:
     """(LU the codec moves the loudness by, dB it lifts true peaks by), on an excerpt.
 
@@ -231,7 +231,7 @@ def _codec_shift(
     start = max(0, (programme.length - length) // 2) // BLOCK * BLOCK
     stop = min(programme.length, start + length)
     limiter = Limiter(rate, ceiling)
-    reduction = limiter.stream(peaks_db, gain)
+    reduction = limiter.stream(blocks, gain)
     excerpt = destination.with_name(destination.name + ".excerpt")
     try:
         sink = open_sink(excerpt, rendering.format, rate, rendering.bitrate)
@@ -248,37 +248,33 @@ def _codec_shift(
     return shift, overshoot
 
 
-def _predict(
-    peaks_db: np.ndarray, energies: np.ndarray, rate: int, gain: float, limiter: Limiter
-) -> float:
+def _predict(blocks: Blocks, rate: int, gain: float, limiter: Limiter) -> float:
     """Loudness of the programme after *gain* and *limiter*, from its block analysis."""
-    pieces = limiter.stream(peaks_db, gain).pieces()
+    pieces = limiter.stream(blocks, gain).pieces()
     return predicted_loudness_stream(
-        energies, ((first, gain - reduction) for first, reduction in pieces), rate
+        blocks, ((first, gain - reduction) for first, reduction in pieces), rate
     )
 
 
-def _plan_gain(
-    peaks_db: np.ndarray, energies: np.ndarray, rate: int, target: float, ceiling: float
-) -> float:
+def _plan_gain(blocks: Blocks, rate: int, target: float, ceiling: float) -> float:
     """The gain that brings the limited programme to *target*, found by the secant method.
 
     The gain never asks the limiter for more than it can take off the loudest block: when
     the target is out of reach under the ceiling, the loudest gain that stays under it wins.
     """
     limiter = Limiter(rate, ceiling)
-    unity = ((first, np.zeros(min(PIECE, len(energies) - first)))
-             for first in range(0, len(energies), PIECE))  # fmt: skip
-    source = predicted_loudness_stream(energies, unity, rate)
+    unity = ((first, np.zeros(min(PIECE, len(blocks) - first)))
+             for first in range(0, len(blocks), PIECE))  # fmt: skip
+    source = predicted_loudness_stream(blocks, unity, rate)
     if math.isinf(source):
         logger.warning("the narration is silent; it is written without loudness normalization")
         return 0.0
-    most = ceiling + Limiter.MAX_REDUCTION_DB - float(np.max(peaks_db))
+    most = ceiling + Limiter.MAX_REDUCTION_DB - blocks.loudest_db
     g0 = min(target - source, most)
-    l0 = _predict(peaks_db, energies, rate, g0, limiter)
+    l0 = _predict(blocks, rate, g0, limiter)
     g1 = min(g0 + (target - l0), most)
     for _ in range(8):
-        l1 = _predict(peaks_db, energies, rate, g1, limiter)
+        l1 = _predict(blocks, rate, g1, limiter)
         if abs(l1 - target) < 0.02 or l1 == l0:
             break
         g0, l0, g1 = g1, l1, min(g1 + (target - l1) * (g1 - g0) / (l1 - l0), most)

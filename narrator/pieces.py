@@ -53,6 +53,7 @@ from .encode import ffmpeg_exe, output_rate
 from .errors import OutputError
 from .loudness import (
     BLOCK,
+    Blocks,
     KWeighting,
     Limiter,
     _BlockPeaks,
@@ -643,9 +644,9 @@ class PieceMaster:
                 self._set_gain(gain)
         if self._planning is None and self.programme.length >= self._next_plan:
             self._next_plan = self.programme.length * PLAN_GROWTH
-            peaks, energies = self.programme.analysis.blocks(0, self.programme.analysis.available)
+            blocks = self.programme.analysis.view(self.programme.analysis.available)
             self._planning = self._background.submit(
-                _plan_so_far, peaks, energies, self.rate, self.rendering.loudness - self._shift,
+                _plan, blocks, self.rate, self.rendering.loudness - self._shift,
                 self.ceiling, self.gain,
             )  # fmt: skip
 
@@ -669,16 +670,14 @@ class PieceMaster:
             stop = self.boundaries[1] if len(self.boundaries) > 1 else programme.length
             self._recall(stop, len(self.boundaries) == 1)
         programme.finish()
-        peaks, energies = programme.analysis.blocks(0, programme.analysis.available)
-        with np.errstate(divide="ignore"):
-            peaks_db = (20.0 * np.log10(peaks)).astype(np.float32)
+        blocks = programme.analysis
         aim = self.rendering.loudness
         self._learn_shift()
         workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1))
         with ThreadPoolExecutor(workers, thread_name_prefix="narrator-master") as pool:
             if not self._shift_from and self.rendering.format.lossy:
-                self._calibrate(pool, peaks_db, energies, aim)
-            self._final_gain(peaks_db, energies, aim - self._shift)
+                self._calibrate(pool, blocks, aim)
+            self._final_gain(blocks, aim - self._shift)
             for attempt in range(1, MAX_PASSES + 1):
                 self.passes = attempt
                 results = self._all(pool)
@@ -698,17 +697,10 @@ class PieceMaster:
                         self._reused.discard(index)
                 if abs(loudness - aim) > LOUDNESS_TOLERANCE:
                     assert self.gain is not None
-                    shift = loudness - _predict(peaks_db, energies, self.rate, self.gain,
+                    shift = loudness - _predict(blocks, self.rate, self.gain,
                                                 self._limiter(self.ceiling))  # fmt: skip
-                    self._set_gain(
-                        _plan_gain(
-                            peaks_db,
-                            energies,
-                            self.rate,
-                            self.rendering.loudness - shift,
-                            self.ceiling,
-                        )
-                    )
+                    aim_now = self.rendering.loudness - shift
+                    self._set_gain(_plan_gain(blocks, self.rate, aim_now, self.ceiling))
         self._background.shutdown(wait=True)
         if abs(loudness - aim) > LOUDNESS_TOLERANCE or peak > self._peak_limit:
             logger.warning("loudness %.1f LUFS, true peak %.1f dBTP after %d passes",
@@ -726,10 +718,10 @@ class PieceMaster:
         return self.rendering.true_peak - PEAK_GUARD
 
     def _calibrate(
-        self, pool: ThreadPoolExecutor, peaks_db: np.ndarray, energies: np.ndarray, aim: float
+        self, pool: ThreadPoolExecutor, blocks: Blocks, aim: float
     ) -> None:  # fmt: skip
         """Learn the codec's level change on one piece before making the others."""
-        self._final_gain(peaks_db, energies, aim)
+        self._final_gain(blocks, aim)
         ends = [*self.boundaries[1:], self.programme.length]
         lengths = [stop - start for start, stop in zip(self.boundaries, ends, strict=True)]
         wanted = CALIBRATION_SECONDS * self.rate
@@ -738,16 +730,16 @@ class PieceMaster:
         self._jobs[index][1].result()
         self._learn_shift()
 
-    def _final_gain(self, peaks_db: np.ndarray, energies: np.ndarray, aim: float) -> None:
+    def _final_gain(self, blocks: Blocks, aim: float) -> None:
         # An earlier narration's gain is kept as long as the file it makes is expected
         # to pass the final check (the codec's level change is only estimated here).
         tolerance = LOUDNESS_TOLERANCE if self.from_record else REPLAN_LU
-        gain = _plan(peaks_db, energies, self.rate, aim, self.ceiling, self.gain, tolerance)
+        gain = _plan(blocks, self.rate, aim, self.ceiling, self.gain, tolerance)
         if gain != self.gain:
             if self.from_record:
                 self.from_record = False
                 self.ceiling = self.base_ceiling
-                gain = _plan(peaks_db, energies, self.rate, aim, self.ceiling, None)
+                gain = _plan(blocks, self.rate, aim, self.ceiling, None)
             self._set_gain(gain)
 
     def _all(self, pool: ThreadPoolExecutor) -> list[tuple[str, Measured]]:
@@ -878,27 +870,17 @@ def _loudness(parts: Sequence[tuple[int, np.ndarray]], rate: int, samples: int =
 
 
 def _plan(
-    peaks_db: np.ndarray, energies: np.ndarray, rate: int, aim: float, ceiling: float,
-    current: float | None, tolerance: float = REPLAN_LU,
+    blocks: Blocks, rate: int, aim: float, ceiling: float, current: float | None,
+    tolerance: float = REPLAN_LU,
 ) -> float:  # fmt: skip
     """The gain that reaches *aim*: the *current* one while it is predicted to miss
     *aim* by no more than *tolerance* LU."""
     if current is not None:
-        miss = _predict(peaks_db, energies, rate, current, Limiter(rate, ceiling)) - aim
+        miss = _predict(blocks, rate, current, Limiter(rate, ceiling)) - aim
         if abs(miss) <= tolerance:
             return current
         logger.debug("the gain in use, %+.2f dB, misses by %+.2f LU", current, miss)
-    return _plan_gain(peaks_db, energies, rate, aim, ceiling)
-
-
-def _plan_so_far(
-    peaks: np.ndarray, energies: np.ndarray, rate: int, aim: float, ceiling: float,
-    current: float | None,
-) -> float:  # fmt: skip
-    """:func:`_plan` from linear block peaks (a copy of what has been analysed)."""
-    with np.errstate(divide="ignore"):
-        np.log10(peaks, out=peaks)
-    return _plan(20.0 * peaks, energies, rate, aim, ceiling, current)
+    return _plan_gain(blocks, rate, aim, ceiling)
 
 
 class _LocalReduction:
@@ -914,9 +896,7 @@ class _LocalReduction:
         self.hi = -(-end // BLOCK) + context
         first = max(0, self.lo - limiter.context)
         stop = min(programme.analysis.available, self.hi + limiter.context)
-        peaks, _ = programme.analysis.blocks(first, stop)
-        with np.errstate(divide="ignore"):
-            peaks_db = (20.0 * np.log10(peaks)).astype(np.float32)
+        peaks_db = programme.analysis.peaks_db(first, stop)
         # From the start of the context, so the release of what came before is in it.
         values = limiter._reduction_range(peaks_db, gain, 0, min(self.hi, stop) - first,
                                           -math.inf)  # fmt: skip
