@@ -50,6 +50,21 @@ def clip_key(text: str, identity: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write *data* to *path* so that a reader sees the old file or the whole new one,
+    never a part (a temporary file beside it, renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+
+
 @dataclass
 class CacheStats:
     hits: int = 0
@@ -92,17 +107,10 @@ class ClipCache:
     def put(self, key: str, clip: np.ndarray) -> None:
         """Store *clip* under *key*, atomically; a full disk only costs the cache."""
         body = np.asarray(clip, dtype="<f4").tobytes()
-        path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                f.write(_MAGIC + hashlib.sha256(body).digest() + body)
-            os.replace(name, path)
+            write_atomically(self._path(key), _MAGIC + hashlib.sha256(body).digest() + body)
         except OSError as exc:
             logger.warning("could not write to the clip cache in %s: %s", self.directory, exc)
-            with contextlib.suppress(OSError, UnboundLocalError):
-                os.unlink(name)
 
     def usage(self) -> tuple[int, int]:
         """(number of clips, bytes) in the cache, mastered pieces included."""

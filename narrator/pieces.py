@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import write_atomically
 from .encode import ffmpeg_exe, output_rate
 from .errors import OutputError
 from .loudness import (
@@ -443,6 +444,14 @@ class PieceStore:
 
     def __init__(self, directory: Path | None) -> None:
         self._temporary = None
+        if directory is not None:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                tempfile.TemporaryFile(dir=directory).close()
+            except OSError as exc:
+                logger.warning("cannot keep mastered pieces in %s (%s); they are made in a "
+                               "temporary folder", directory, exc)  # fmt: skip
+                directory = None
         if directory is None:
             self._temporary = tempfile.TemporaryDirectory(prefix="narrator-pieces-")
             directory = Path(self._temporary.name)
@@ -481,16 +490,12 @@ class PieceStore:
             "source_first": measured.source[0], "source_sums": measured.source[1].tolist(),
         }).encode()  # fmt: skip
         digest = hashlib.sha256(meta + payload).digest()
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(_HEADER.pack(_MAGIC, len(meta)) + meta + digest + payload)
-            os.replace(name, path)
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
+            write_atomically(self.path(key), _HEADER.pack(_MAGIC, len(meta)) + meta + digest
+                             + payload)  # fmt: skip
+        except OSError as exc:  # the file is assembled from the stored pieces
+            raise OutputError(f"cannot store a mastered piece in {self.directory}: "
+                              f"{exc.strerror or exc}") from None  # fmt: skip
 
     def gains(self, content: str) -> list[tuple[float, float]]:
         """(gain, ceiling) pairs a piece with this *content* key was mastered at, the
@@ -504,12 +509,10 @@ class PieceStore:
     def note(self, content: str, gain: float, ceiling: float) -> None:
         """Remember that a piece with this *content* key was mastered at *gain*."""
         pairs = [(gain, ceiling), *(p for p in self.gains(content) if p != (gain, ceiling))]
-        path = self._index(content)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(pairs[:4], f)
-        os.replace(name, path)
+        try:
+            write_atomically(self._index(content), json.dumps(pairs[:4]).encode())
+        except OSError as exc:
+            logger.warning("could not store a mastered piece in %s: %s", self.directory, exc)
 
     def _index(self, content: str) -> Path:
         return self.directory / "index" / content[:2] / f"{content}.json"

@@ -174,3 +174,16 @@ def test_wav_pieces_are_plain_pcm_of_the_right_length(voice22, tmp_path: Path) -
     assert decoded.rate == RATE
     assert len(decoded.audio) == round(narration.duration * RATE)
     assert ebur128(out).integrated == pytest.approx(-18.0, abs=0.5)
+
+
+def test_an_unwritable_cache_only_costs_the_cache(
+    voice22, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("NARRATOR_CACHE_DIR", str(blocker))
+    out = tmp_path / "chapter.mp3"
+    narration = narrate(chapter_text(), out, voice=voice22)
+    assert "cannot keep mastered pieces" in caplog.text
+    assert "could not write to the clip cache" in caplog.text
+    assert len(decode_ffmpeg(out).audio) == round(narration.duration * 44_100)
