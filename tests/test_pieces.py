@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -187,3 +188,27 @@ def test_an_unwritable_cache_only_costs_the_cache(
     assert "cannot keep mastered pieces" in caplog.text
     assert "could not write to the clip cache" in caplog.text
     assert len(decode_ffmpeg(out).audio) == round(narration.duration * 44_100)
+
+
+def test_mastering_while_synthesizing_where_a_core_is_spare(
+    voice22, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    # One engine thread leaves a core spare here: pieces are planned and mastered in
+    # the background during synthesis, and made again when the plan moves.
+    monkeypatch.setenv("NARRATOR_ENGINE_THREADS", "1")
+    text = chapter_text() + "\n\n" + chapter_text().replace("Paragraph", "Part")
+    with caplog.at_level(logging.DEBUG, logger="narrator.pieces"):
+        ahead = narrate(text, tmp_path / "ahead.mp3", voice=voice22, cache=False)
+    assert "planned gain" in caplog.text
+    assert ahead.mastered.pieces >= 6
+    monkeypatch.setenv("NARRATOR_ENGINE_THREADS", "2")
+    after = narrate(text, tmp_path / "after.mp3", voice=voice22, cache=False)
+    assert ahead.spans == after.spans
+    for name, narration in (("ahead", ahead), ("after", after)):
+        measured = ebur128(tmp_path / f"{name}.mp3")
+        assert measured.integrated == pytest.approx(-18.0, abs=0.5)
+        assert measured.true_peak <= -2.0
+        assert abs(narration.mastered.loudness - measured.integrated) < 0.15
+        assert len(decode_ffmpeg(tmp_path / f"{name}.mp3").audio) == round(
+            narration.duration * 44_100
+        )
