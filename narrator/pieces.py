@@ -668,7 +668,11 @@ class PieceMaster:
         programme = self.programme
         if self._planning is not None:
             self._planning.cancel()
-        self.boundaries.extend(c for c in self._cuts if c - self.boundaries[-1] >= self.rate)
+        # Nothing after the last piece can change now: the rest is cut wherever it may
+        # be (into pieces of a second or more), to spread it over the cores.
+        for cut in self._cuts:
+            if cut - self.boundaries[-1] >= self.rate:
+                self.boundaries.append(cut)
         if not self._looked_up:
             stop = self.boundaries[1] if len(self.boundaries) > 1 else programme.length
             self._recall(stop, len(self.boundaries) == 1)
@@ -816,8 +820,8 @@ class PieceMaster:
             before = _measure(audio, begin, job.start, job.stop, self.rate)
             measured = replace(measured, source=(before.first_step, before.sums))
         self.store.put(key, payload, measured)
-        if job.index == 0:
-            self.store.note(content, job.gain, job.ceiling)
+        if job.index == 0:  # the narration's ceiling, not a piece's lowered one
+            self.store.note(content, job.gain, self.ceiling)
         logger.debug("piece %d made: %.1f s at %+.2f dB", job.index,
                      (job.stop - job.start) / self.rate, job.gain)  # fmt: skip
         return key, measured
