@@ -256,6 +256,11 @@ def test_device_cuda_on_a_gpu(models: Path):
     engine = load_engine(load_voice(models / "single.toml"), device="cuda")
     assert engine.describe()["device"].startswith("cuda")
     assert len(engine.synthesize("Hello from the graphics card.")) > 0
+    # On a GPU, VITS speaks eight sentences per pass, each as long as on its own.
+    assert engine.batch_size == 8
+    texts = [f"Sentence {n} from the graphics card, in a batch." for n in range(11)]
+    batched = engine.synthesize_batch(texts)
+    assert [len(clip) for clip in batched] == [len(engine.synthesize(t)) for t in texts]
 
 
 def test_seed_makes_the_output_identical(models: Path):
