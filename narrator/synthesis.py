@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from typing import TypeAlias
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from .voices import Voice
 logger = logging.getLogger(__name__)
 
 MAX_JOBS = 64
+
+_Clip: TypeAlias = "Future[tuple[np.ndarray, float]] | np.ndarray"
+"""A clip from the cache, or one a worker is making (with its engine seconds)."""
 
 
 @dataclass
@@ -84,59 +88,66 @@ class Synthesizer:
 
     def _batched(self, chunked: Sequence[Sequence[str]]) -> Iterator[list[np.ndarray]]:
         """Segments in order, the uncached chunks spoken :attr:`Engine.batch_size` at a time."""
-        size = self.engine.batch_size
-        held: list[list[np.ndarray | None]] = []
-        wanted: list[tuple[int, int, str]] = []  # (segment in held, chunk, text)
-        for chunks in [*chunked, None]:
-            if chunks is not None:
-                entry: list[np.ndarray | None] = []
-                for text in chunks:
-                    cached = self._cached(text)
-                    if cached is None:
-                        wanted.append((len(held), len(entry), text))
-                    entry.append(cached)
-                held.append(entry)
-                if len(wanted) < size:
-                    if wanted:
-                        continue
-                    yield from ([clip for clip in e if clip is not None] for e in held)
-                    held.clear()
-                    continue
-            began = time.perf_counter()
-            clips = self.engine.synthesize_batch([text for _, _, text in wanted]) if wanted else []
-            self.stats.engine_seconds += time.perf_counter() - began
-            for (segment, index, text), clip in zip(wanted, clips, strict=True):
-                clip = np.asarray(clip, dtype=np.float32)
-                self.stats.synthesized += 1
-                if self.cache is not None:
-                    self.cache.put(clip_key(text, self._identity), clip)
-                held[segment][index] = clip
-            yield from ([clip for clip in e if clip is not None] for e in held)
-            held.clear()
-            wanted.clear()
+        held: list[list[np.ndarray | None]] = []  # segments waiting for their clips
+        wanted: list[tuple[list[np.ndarray | None], int, str]] = []  # (segment, chunk, key)
+        texts: list[str] = []
+        for chunks in chunked:
+            entry: list[np.ndarray | None] = []
+            for text in chunks:
+                key, cached = self._cached(text)
+                if cached is None:
+                    wanted.append((entry, len(entry), key))
+                    texts.append(text)
+                entry.append(cached)
+            held.append(entry)
+            if not texts or len(texts) >= self.engine.batch_size:
+                yield from self._speak(held, wanted, texts)
+                held, wanted, texts = [], [], []
+        yield from self._speak(held, wanted, texts)
 
-    def _cached(self, text: str) -> np.ndarray | None:
+    def _speak(
+        self,
+        held: list[list[np.ndarray | None]],
+        wanted: list[tuple[list[np.ndarray | None], int, str]],
+        texts: list[str],
+    ) -> Iterator[list[np.ndarray]]:
+        """Speak *texts* in one batch, put each clip where *wanted* says, and give the
+        *held* segments."""
+        if texts:
+            began = time.perf_counter()
+            clips = self.engine.synthesize_batch(texts)
+            seconds = (time.perf_counter() - began) / len(texts)
+            for (entry, index, key), clip in zip(wanted, clips, strict=True):
+                entry[index] = self._keep(key, clip, seconds)
+        for entry in held:
+            yield [clip for clip in entry if clip is not None]
+
+    def _cached(self, text: str) -> tuple[str, np.ndarray | None]:
+        """(the cache key of *text*, its clip from the cache or None)."""
         if self.cache is None:
-            return None
-        cached = self.cache.get(clip_key(text, self._identity))
+            return "", None
+        key = clip_key(text, self._identity)
+        cached = self.cache.get(key)
         if cached is not None:
             self.stats.cache_hits += 1
-        return cached
+        return key, cached
 
-    def _clip(self, text: str) -> np.ndarray:
-        key = clip_key(text, self._identity) if self.cache is not None else ""
-        if self.cache is not None:
-            cached = self.cache.get(key)
-            if cached is not None:
-                self.stats.cache_hits += 1
-                return cached
-        began = time.perf_counter()
-        clip = np.asarray(self.engine.synthesize(text), dtype=np.float32)
-        self.stats.engine_seconds += time.perf_counter() - began
+    def _keep(self, key: str, clip: np.ndarray, seconds: float) -> np.ndarray:
+        """Count a clip the engine made in *seconds*, and cache it under *key*."""
+        clip = np.asarray(clip, dtype=np.float32)
         self.stats.synthesized += 1
+        self.stats.engine_seconds += seconds
         if self.cache is not None:
             self.cache.put(key, clip)
         return clip
+
+    def _clip(self, text: str) -> np.ndarray:
+        key, cached = self._cached(text)
+        if cached is not None:
+            return cached
+        began = time.perf_counter()
+        clip = self.engine.synthesize(text)
+        return self._keep(key, clip, time.perf_counter() - began)
 
     def _parallel(self, chunked: Sequence[Sequence[str]]) -> Iterator[list[np.ndarray]]:
         context = get_context("spawn")
@@ -145,8 +156,7 @@ class Synthesizer:
             self.jobs, mp_context=context, initializer=_worker_init,
             initargs=(type(self.engine), self.voice, self.device, self.threads),
         ) as pool:  # fmt: skip
-            pending: deque[list[Future[tuple[np.ndarray, float]] | np.ndarray]] = deque()
-            keys: deque[list[str]] = deque()
+            pending: deque[list[tuple[str, _Clip]]] = deque()
             items = iter(chunked)
             exhausted = False
             while True:
@@ -155,33 +165,20 @@ class Synthesizer:
                     if chunks is None:
                         exhausted = True
                         break
-                    entry: list[Future[tuple[np.ndarray, float]] | np.ndarray] = []
-                    entry_keys = []
+                    entry: list[tuple[str, _Clip]] = []
                     for text in chunks:
-                        key = clip_key(text, self._identity) if self.cache is not None else ""
-                        cached = self.cache.get(key) if self.cache is not None else None
-                        if cached is not None:
-                            self.stats.cache_hits += 1
-                            entry.append(cached)
-                        else:
-                            entry.append(pool.submit(_worker_synthesize, text))
-                        entry_keys.append(key)
+                        key, cached = self._cached(text)
+                        entry.append((key, cached if cached is not None
+                                      else pool.submit(_worker_synthesize, text)))  # fmt: skip
                     pending.append(entry)
-                    keys.append(entry_keys)
                 if not pending:
                     return
-                entry, entry_keys = pending.popleft(), keys.popleft()
                 clips = []
-                for item, key in zip(entry, entry_keys, strict=True):
+                for key, item in pending.popleft():
                     if isinstance(item, np.ndarray):
                         clips.append(item)
-                        continue
-                    clip, seconds = item.result()
-                    self.stats.synthesized += 1
-                    self.stats.engine_seconds += seconds
-                    if self.cache is not None:
-                        self.cache.put(key, clip)
-                    clips.append(clip)
+                    else:
+                        clips.append(self._keep(key, *item.result()))
                 yield clips
 
     def close(self) -> None:
