@@ -703,12 +703,7 @@ class CoquiEngine(Engine):
                 wav = self._xtts_wav(text) if self._xtts else self._model_wav(text)
         except (RuntimeError, ValueError, KeyError, AssertionError) as exc:
             raise EngineError(f"the Coqui model failed on {text[:60]!r}: {exc}") from None
-        if wav is None:
-            return np.zeros(0, dtype=np.float32)
-        if isinstance(wav, torch.Tensor):
-            wav = wav.detach().cpu().numpy()
-        audio = np.nan_to_num(np.asarray(wav, dtype=np.float32).reshape(-1))
-        return np.clip(audio, -1.0, 1.0)
+        return np.zeros(0, dtype=np.float32) if wav is None else _clip(wav)
 
     def synthesize_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
         if self.batch_size == 1 or len(texts) < 2:
@@ -716,13 +711,9 @@ class CoquiEngine(Engine):
         import torch
 
         model = self._model
-        ids = [model.tokenizer.text_to_ids(text.strip(), language=self._language)
-               if text.strip() else [] for text in texts]  # fmt: skip
+        ids = [self._tokens(text.strip()) if text.strip() else [] for text in texts]
         spoken = [i for i, tokens in enumerate(ids) if tokens]
         clips = [np.zeros(0, dtype=np.float32) for _ in texts]
-        for i, text in enumerate(texts):
-            if text.strip() and not ids[i]:
-                logger.warning("no character of %r is in the model's alphabet", text)
         if not spoken:
             return clips
         count = len(spoken)
@@ -748,17 +739,23 @@ class CoquiEngine(Engine):
         except (RuntimeError, ValueError, KeyError, AssertionError) as exc:
             raise EngineError(f"the Coqui model failed on a batch of {count} sentences: "
                               f"{exc}") from None  # fmt: skip
-        wavs = outputs["model_outputs"].detach().float().cpu().numpy()
+        wavs = outputs["model_outputs"]
         frames = outputs["y_mask"].detach().sum(dim=(1, 2)).long().cpu().numpy()
         per_frame = wavs.shape[-1] // outputs["y_mask"].shape[-1]
         for row, i in enumerate(spoken):
-            audio = wavs[row].reshape(-1)[: int(frames[row]) * per_frame]
-            clips[i] = np.clip(np.nan_to_num(audio.astype(np.float32)), -1.0, 1.0)
+            clips[i] = _clip(wavs[row].reshape(-1)[: int(frames[row]) * per_frame])
         return clips
 
-    def _model_wav(self, text: str) -> Any:
-        if not self._model.tokenizer.text_to_ids(text, language=self._language):
+    def _tokens(self, text: str) -> list[int]:
+        """The model's input ids for *text* (none, with a warning, when the model's
+        alphabet has none of its characters)."""
+        ids = list(self._model.tokenizer.text_to_ids(text, language=self._language))
+        if not ids:
             logger.warning("no character of %r is in the model's alphabet", text)
+        return ids
+
+    def _model_wav(self, text: str) -> Any:
+        if not self._tokens(text):
             return None
         outputs = self._model.synthesize(
             text,
@@ -817,6 +814,14 @@ class CoquiEngine(Engine):
 
             del model
             torch.cuda.empty_cache()
+
+
+def _clip(wav: Any) -> np.ndarray:
+    """A model's output (tensor or array) as a clip: flat float32, finite, in [-1, 1]."""
+    if hasattr(wav, "detach"):
+        wav = wav.detach().float().cpu().numpy()
+    audio = np.nan_to_num(np.asarray(wav, dtype=np.float32).reshape(-1))
+    return np.clip(audio, -1.0, 1.0)
 
 
 def _file_identity(path: Path) -> list[Any]:
