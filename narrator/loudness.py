@@ -409,6 +409,15 @@ class Limiter:
         computed piece by piece as it is asked for (so a book's worth stays small)."""
         return ReductionStream(self, as_blocks(blocks), gain)
 
+    def stretch(self, blocks: Blocks, gain: float, start: int, stop: int) -> np.ndarray:
+        """The reduction of blocks [start, stop) whose true peaks are *blocks*' + *gain*,
+        worked out from the blocks around them alone: exact, as the limiter forgets
+        whatever lies more than :attr:`context` blocks back."""
+        first, last = max(0, start - self.context), min(len(blocks), stop)
+        window = blocks.peaks_db(first, min(len(blocks), last + self.lookahead + 2))
+        # From the start of the context, so the release of what came before is in it.
+        return self._reduction_range(window, gain, 0, last - first, -math.inf)[start - first :]
+
     def _reduction_range(
         self, peaks_db: np.ndarray, gain: float, start: int, stop: int, carry: float
     ) -> np.ndarray:

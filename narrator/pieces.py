@@ -891,23 +891,16 @@ def _plan(
 
 
 class _LocalReduction:
-    """The limiter's reduction over programme samples [begin, end), computed from the
-    block peaks around them alone (the limiter forgets everything older than its
-    release time)."""
+    """The limiter's reduction over programme samples [begin, end) and the context
+    that rendering them reads, computed from the blocks around them alone."""
 
     def __init__(
         self, programme: Programme, limiter: Limiter, gain: float, begin: int, end: int
     ) -> None:  # fmt: skip
-        context = limiter.touch_up_context // BLOCK + 2
+        context = limiter.touch_up_context // BLOCK + 2  # what render_range reads around
         self.lo = max(0, begin // BLOCK - context)
         self.hi = -(-end // BLOCK) + context
-        first = max(0, self.lo - limiter.context)
-        stop = min(programme.analysis.available, self.hi + limiter.context)
-        peaks_db = programme.analysis.peaks_db(first, stop)
-        # From the start of the context, so the release of what came before is in it.
-        values = limiter._reduction_range(peaks_db, gain, 0, min(self.hi, stop) - first,
-                                          -math.inf)  # fmt: skip
-        self.values = values[self.lo - first :]
+        self.values = limiter.stretch(programme.analysis, gain, self.lo, self.hi)
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
         if lo < self.lo or hi > self.hi:

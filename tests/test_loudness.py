@@ -11,6 +11,7 @@ from scipy.signal import butter, resample_poly, sosfilt
 
 from narrator.loudness import (
     BLOCK,
+    ArrayBlocks,
     BlockAnalysis,
     Limiter,
     LoudnessMeter,
@@ -272,6 +273,18 @@ def test_reduction_made_piece_by_piece_equals_the_whole():
     pieces = [stream.get(max(0, s - 40), s + 5000)[min(s, 40) :] for s in range(0, 200_000, 5000)]
     stitched = np.concatenate([p[:5000] for p in pieces])
     assert np.allclose(stitched, whole, atol=1e-9)
+
+
+def test_a_stretch_of_reduction_from_its_context_equals_the_whole():
+    rng = np.random.default_rng(12)
+    peaks_db = rng.uniform(-30, 12, 50_000)
+    peaks_db[rng.integers(0, 50_000, 100)] = 35.0
+    limiter = Limiter(22_050, -3.0)
+    whole = limiter.reduction(peaks_db)
+    blocks = ArrayBlocks(peaks_db)
+    for start, stop in [(0, 900), (17_000, 21_000), (49_000, 50_000), (3, 4)]:
+        assert np.allclose(limiter.stretch(blocks, 0.0, start, stop), whole[start:stop],
+                           atol=1e-9)  # fmt: skip
 
 
 def test_touch_up_pulls_peaks_left_over_back_under_the_ceiling():
