@@ -46,6 +46,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -537,6 +538,14 @@ class _Job:
     """Whether to measure what goes into the encoder too, to learn the codec's effect."""
 
 
+class _Made(NamedTuple):
+    key: str
+    """Where the piece is in the store."""
+    measured: Measured
+    found: bool
+    """Whether it was in the store already."""
+
+
 class PieceMaster:
     """Masters a programme in pieces while it is being stitched.
 
@@ -572,7 +581,7 @@ class PieceMaster:
         self._ceilings: dict[int, float] = {}
         self._next_plan = FIRST_PLAN * self.rate
         self._planning: Future[float] | None = None
-        self._jobs: dict[int, tuple[_Job, Future[tuple[str, Measured]]]] = {}
+        self._jobs: dict[int, tuple[_Job, Future[_Made]]] = {}
         self._background = ThreadPoolExecutor(1, thread_name_prefix="narrator-master")
         self._limiters: dict[float, Limiter] = {}
         self._lock = threading.Lock()
@@ -580,7 +589,6 @@ class PieceMaster:
         self._shift = 0.0
         self._shift_from = 0
         self._learning = 0
-        self._reused: set[int] = set()
         identity = json.dumps({
             "v": PIECES_VERSION, "form": form.identity(), "room_tone": rendering.room_tone_db,
             "seed": ROOM_TONE_SEED, "rate": self.rate,
@@ -614,11 +622,11 @@ class PieceMaster:
                 continue
             if not self._ready(index):
                 break
-            self._submit(self._background, index, self.boundaries[index + 1])
+            self._submit(self._background, index)
 
     def _ready(self, index: int) -> bool:
         """Whether the audio piece *index* needs is stitched and analysed."""
-        needed = self.boundaries[index + 1] + self._right_context()
+        needed = self._stop(index) + self._right_context()
         return needed <= min(self.programme.length, self.programme.analysis.available * BLOCK)
 
     def _recall(self, stop: int, last: bool) -> None:
@@ -655,8 +663,6 @@ class PieceMaster:
 
     def _set_gain(self, gain: float) -> None:
         self.gain = gain
-        with self._lock:
-            self._reused.clear()
         for _job, future in self._jobs.values():
             future.cancel()
         self._jobs.clear()
@@ -688,20 +694,18 @@ class PieceMaster:
             for attempt in range(1, MAX_PASSES + 1):
                 self.passes = attempt
                 results = self._all(pool)
-                loudness, peak = self._measure_whole([m for _, m in results])
+                loudness, peak = self._measure_whole([made.measured for made in results])
                 logger.debug("pass %d: gain %+.2f dB -> %.2f LUFS, %.2f dBTP",
                              attempt, self.gain, loudness, peak)  # fmt: skip
                 if math.isinf(loudness) or attempt == MAX_PASSES:
                     break
-                over = self._over_the_ceiling([m for _, m in results])
+                over = self._over_the_ceiling([made.measured for made in results])
                 if abs(loudness - aim) <= LOUDNESS_TOLERANCE and not over:
                     break
                 for index, excess in over.items():
                     ceiling = self._ceilings.get(index, self.ceiling) - excess - 0.1
                     self._ceilings[index] = ceiling
                     self._jobs.pop(index, None)
-                    with self._lock:
-                        self._reused.discard(index)
                 if abs(loudness - aim) > LOUDNESS_TOLERANCE:
                     assert self.gain is not None
                     shift = loudness - _predict(blocks, self.rate, self.gain,
@@ -712,13 +716,12 @@ class PieceMaster:
         if abs(loudness - aim) > LOUDNESS_TOLERANCE or peak > self._peak_limit:
             logger.warning("loudness %.1f LUFS, true peak %.1f dBTP after %d passes",
                            loudness, peak, self.passes)  # fmt: skip
-        self.form.write(destination, [self.store.path(key) for key, _ in results],
+        self.form.write(destination, [self.store.path(made.key) for made in results],
                         programme.length)  # fmt: skip
         write_tags(destination, self.rendering.format, self.rendering.tags, chapters)
         assert self.gain is not None
-        reused = len(self._reused & {job.index for job, _ in self._jobs.values()})
-        return Mastered(loudness, peak, self.gain, self.passes, self.ceiling,
-                        len(results), reused)  # fmt: skip
+        return Mastered(loudness, peak, self.gain, self.passes, self.ceiling, len(results),
+                        sum(made.found for made in results))  # fmt: skip
 
     @property
     def _peak_limit(self) -> float:
@@ -729,11 +732,10 @@ class PieceMaster:
     ) -> None:  # fmt: skip
         """Learn the codec's level change on one piece before making the others."""
         self._final_gain(blocks, aim)
-        ends = [*self.boundaries[1:], self.programme.length]
-        lengths = [stop - start for start, stop in zip(self.boundaries, ends, strict=True)]
         wanted = CALIBRATION_SECONDS * self.rate
-        index = min(range(len(lengths)), key=lambda i: abs(lengths[i] - wanted))
-        self._submit(pool, index, ends[index])
+        index = min(range(len(self.boundaries)),
+                    key=lambda i: abs(self._stop(i) - self.boundaries[i] - wanted))  # fmt: skip
+        self._submit(pool, index)
         self._jobs[index][1].result()
         self._learn_shift()
 
@@ -749,21 +751,25 @@ class PieceMaster:
                 gain = _plan(blocks, self.rate, aim, self.ceiling, None)
             self._set_gain(gain)
 
-    def _all(self, pool: ThreadPoolExecutor) -> list[tuple[str, Measured]]:
-        count = len(self.boundaries)
-        for index in range(count):
+    def _all(self, pool: ThreadPoolExecutor) -> list[_Made]:
+        for index in range(len(self.boundaries)):
             if index not in self._jobs:
-                stop = self.boundaries[index + 1] if index + 1 < count else self.programme.length
-                self._submit(pool, index, stop)
-        return [self._jobs[index][1].result() for index in range(count)]
+                self._submit(pool, index)
+        return [self._jobs[index][1].result() for index in range(len(self.boundaries))]
 
-    def _submit(self, pool: ThreadPoolExecutor, index: int, stop: int) -> None:
+    def _stop(self, index: int) -> int:
+        """Where piece *index* ends: the next boundary, or (the last) the programme's end."""
+        last = index == len(self.boundaries) - 1
+        return self.programme.length if last else self.boundaries[index + 1]
+
+    def _submit(self, pool: ThreadPoolExecutor, index: int) -> None:
         assert self.gain is not None
         last = self.programme.finished and index == len(self.boundaries) - 1
         ceiling = self._ceilings.get(index, self.ceiling)
         learn = self.rendering.format.lossy and self._learning < LEARN_PIECES
         self._learning += learn
-        job = _Job(index, self.boundaries[index], stop, last, self.gain, ceiling, learn)
+        job = _Job(index, self.boundaries[index], self._stop(index), last, self.gain, ceiling,
+                   learn)  # fmt: skip
         self._jobs[index] = (job, pool.submit(self._make, job))
 
     def _limiter(self, ceiling: float) -> Limiter:
@@ -785,7 +791,7 @@ class PieceMaster:
         digest.update(programme.read(begin - context, end + context).tobytes())
         return digest.hexdigest()
 
-    def _make(self, job: _Job) -> tuple[str, Measured]:
+    def _make(self, job: _Job) -> _Made:
         """Master one piece, or find it in the store: (its key, its measurement)."""
         programme, form = self.programme, self.form
         begin = max(0, job.start - form.pre)
@@ -800,9 +806,7 @@ class PieceMaster:
         found = self.store.get(key)
         if found is not None:
             logger.debug("piece %d found in the store", job.index)
-            with self._lock:
-                self._reused.add(job.index)
-            return key, found
+            return _Made(key, found, True)
         # The room tone's loop restarts a pre-roll before each boundary, so a piece's
         # audio never depends on how long the pieces before it are; the jump, far
         # down in a pause, cannot be heard.
@@ -824,7 +828,7 @@ class PieceMaster:
             self.store.note(content, job.gain, self.ceiling)
         logger.debug("piece %d made: %.1f s at %+.2f dB", job.index,
                      (job.stop - job.start) / self.rate, job.gain)  # fmt: skip
-        return key, measured
+        return _Made(key, measured, False)
 
     def _measure_whole(self, parts: Sequence[Measured]) -> tuple[float, float]:
         """(loudness, true peak) of the file the pieces make."""
@@ -835,9 +839,9 @@ class PieceMaster:
 
     def _learn_shift(self) -> None:
         """Estimate the codec's level change from the pieces made so far."""
-        parts = [future.result()[1] for job, future in self._jobs.values()
+        parts = [future.result().measured for job, future in self._jobs.values()
                  if future.done() and not future.cancelled() and job.gain == self.gain
-                 and len(future.result()[1].source[1])]  # fmt: skip
+                 and len(future.result().measured.source[1])]  # fmt: skip
         if len(parts) == self._shift_from or not parts:
             return
         self._shift_from = len(parts)
