@@ -22,11 +22,11 @@ The gain for the whole narration is only known at the end.  Where a core is
 free while the engine speaks, a first run plans it from what has been stitched so
 far, at checkpoints, and makes the pieces again whenever the gain in use misses
 the target by more than :data:`REPLAN_LU`; otherwise (two cores that the engine
-keeps busy) it plans at the end, learns the codec's level change on one piece,
-and makes the rest on every core.  A run that remakes an earlier narration (one
-whose first piece is in the store) starts from the gain that one used, while it
-still meets the target.  The decoded pieces are measured, so the loudness and the
-true peak reported are those of the file written.
+keeps busy) it plans at the end, learns the codec's level change on the pieces
+of the first 20 seconds, and makes the rest on every core.  A run that remakes an
+earlier narration (one whose first piece is in the store) starts from the gain
+that one used, while it still meets the target.  The decoded pieces are measured,
+so the loudness and the true peak reported are those of the file written.
 """
 
 from __future__ import annotations
@@ -109,8 +109,10 @@ MAX_PIECE = 40.0
 
 FIRST_PLAN = 20.0
 PLAN_GROWTH = 1.5
-"""A first run plans the gain when the narration reaches FIRST_PLAN seconds, then each
-time it has grown by PLAN_GROWTH."""
+"""A first run mastering while it synthesizes plans the gain when the narration reaches
+FIRST_PLAN seconds, then each time it has grown by PLAN_GROWTH.  Every plan sees the
+same audio and the same learning pieces whatever the timing, so the gain (and the
+file) is the same on every run."""
 
 REPLAN_LU = 0.2
 """How far (LU) the gain in use may miss the target, by the loudness it predicts for
@@ -118,12 +120,9 @@ what has been stitched, before the pieces made with it are made again."""
 
 MAX_WORKERS = 4
 
-LEARN_PIECES = 3
-"""Pieces on which the codec's level change is learnt."""
-
-CALIBRATION_SECONDS = 20.0
-"""Length of the piece a first run learns the codec's level change on, when it
-mastered nothing while synthesizing."""
+LEARN_SECONDS = 20.0
+"""The codec's level change is learnt on the pieces that start in the first this many
+seconds."""
 
 
 # -- MP3 frames ----------------------------------------------------------------------
@@ -579,16 +578,13 @@ class PieceMaster:
         self.boundaries = [0]
         self._cuts: list[int] = []
         self._ceilings: dict[int, float] = {}
-        self._next_plan = FIRST_PLAN * self.rate
-        self._planning: Future[float] | None = None
+        self._next_plan = round(FIRST_PLAN * self.rate)
         self._jobs: dict[int, tuple[_Job, Future[_Made]]] = {}
         self._background = ThreadPoolExecutor(1, thread_name_prefix="narrator-master")
         self._limiters: dict[float, Limiter] = {}
         self._lock = threading.Lock()
         self.passes = 1
         self._shift = 0.0
-        self._shift_from = 0
-        self._learning = 0
         identity = json.dumps({
             "v": PIECES_VERSION, "form": form.identity(), "room_tone": rendering.room_tone_db,
             "seed": ROOM_TONE_SEED, "rate": self.rate,
@@ -644,22 +640,33 @@ class PieceMaster:
         return self.form.post + limiter.touch_up_context + (2 * limiter.lookahead + 4) * BLOCK
 
     def _plan_if_due(self) -> None:
-        self._learn_shift()
+        """Plan the gain at each checkpoint that the analysis has reached."""
         if self.from_record:
             return
-        if self._planning is not None and self._planning.done():
-            gain = self._planning.result()
-            self._planning = None
-            if gain != self.gain:
-                logger.debug("planned gain %+.2f dB at %.0f s", gain, self.programme.duration)
-                self._set_gain(gain)
-        if self._planning is None and self.programme.length >= self._next_plan:
-            self._next_plan = self.programme.length * PLAN_GROWTH
-            blocks = self.programme.analysis.view(self.programme.analysis.available)
-            self._planning = self._background.submit(
-                _plan, blocks, self.rate, self.rendering.loudness - self._shift,
-                self.ceiling, self.gain,
-            )  # fmt: skip
+        checkpoint = self._next_plan
+        if self.programme.analysis.available * BLOCK < checkpoint:
+            return
+        self._next_plan = round(checkpoint * PLAN_GROWTH)
+        if self.gain is not None and self.rendering.format.lossy:
+            # What the learning pieces whose audio (and context) lies before the
+            # checkpoint say, at this gain.
+            learning = [i for i in self._learning()
+                        if self._stop(i) + self._right_context() <= checkpoint]  # fmt: skip
+            for index in learning:
+                if index not in self._jobs:
+                    self._submit(self._background, index)
+            self._learn_shift(learning)
+        blocks = self.programme.analysis.view(checkpoint // BLOCK)
+        aim = self.rendering.loudness - self._shift
+        gain = _plan(blocks, self.rate, aim, self.ceiling, self.gain)
+        if gain != self.gain:
+            logger.debug("planned gain %+.2f dB at %.0f s", gain, checkpoint / self.rate)
+            self._set_gain(gain)
+
+    def _learning(self) -> list[int]:
+        """The pieces the codec's level change is learnt on."""
+        first = [i for i, start in enumerate(self.boundaries) if start < LEARN_SECONDS * self.rate]
+        return first if self.rendering.format.lossy else []
 
     def _set_gain(self, gain: float) -> None:
         self.gain = gain
@@ -672,8 +679,6 @@ class PieceMaster:
     def finish(self, destination: Path, chapters: Sequence[Chapter] = ()) -> Mastered:
         """Master what is left, check the whole, and write it to *destination*."""
         programme = self.programme
-        if self._planning is not None:
-            self._planning.cancel()
         # Nothing after the last piece can change now: the rest is cut wherever it may
         # be (into pieces of a second or more), to spread it over the cores.
         for cut in self._cuts:
@@ -685,10 +690,9 @@ class PieceMaster:
         programme.finish()
         blocks = programme.analysis
         aim = self.rendering.loudness
-        self._learn_shift()
         workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1))
         with ThreadPoolExecutor(workers, thread_name_prefix="narrator-master") as pool:
-            if not self._shift_from and self.rendering.format.lossy:
+            if self.rendering.format.lossy:
                 self._calibrate(pool, blocks, aim)
             self._final_gain(blocks, aim - self._shift)
             for attempt in range(1, MAX_PASSES + 1):
@@ -727,17 +731,16 @@ class PieceMaster:
     def _peak_limit(self) -> float:
         return self.rendering.true_peak - PEAK_GUARD
 
-    def _calibrate(
-        self, pool: ThreadPoolExecutor, blocks: Blocks, aim: float
-    ) -> None:  # fmt: skip
-        """Learn the codec's level change on one piece before making the others."""
-        self._final_gain(blocks, aim)
-        wanted = CALIBRATION_SECONDS * self.rate
-        index = min(range(len(self.boundaries)),
-                    key=lambda i: abs(self._stop(i) - self.boundaries[i] - wanted))  # fmt: skip
-        self._submit(pool, index)
-        self._jobs[index][1].result()
-        self._learn_shift()
+    def _calibrate(self, pool: ThreadPoolExecutor, blocks: Blocks, aim: float) -> None:
+        """Learn the codec's level change on the learning pieces before making the
+        others (at the gain in use, or at a first plan that does not know it yet)."""
+        if self.gain is None:
+            self._final_gain(blocks, aim)
+        learning = self._learning()
+        for index in learning:
+            if index not in self._jobs:
+                self._submit(pool, index)
+        self._learn_shift(learning)
 
     def _final_gain(self, blocks: Blocks, aim: float) -> None:
         # An earlier narration's gain is kept as long as the file it makes is expected
@@ -766,8 +769,7 @@ class PieceMaster:
         assert self.gain is not None
         last = self.programme.finished and index == len(self.boundaries) - 1
         ceiling = self._ceilings.get(index, self.ceiling)
-        learn = self.rendering.format.lossy and self._learning < LEARN_PIECES
-        self._learning += learn
+        learn = index in self._learning()
         job = _Job(index, self.boundaries[index], self._stop(index), last, self.gain, ceiling,
                    learn)  # fmt: skip
         self._jobs[index] = (job, pool.submit(self._make, job))
@@ -837,22 +839,16 @@ class PieceMaster:
         peak = max((part.peak for part in parts), default=0.0)
         return loudness, gain_to_db(peak)
 
-    def _learn_shift(self) -> None:
-        """Estimate the codec's level change from the pieces made so far."""
-        parts = [future.result().measured for job, future in self._jobs.values()
-                 if future.done() and not future.cancelled() and job.gain == self.gain
-                 and len(future.result().measured.source[1])]  # fmt: skip
-        if len(parts) == self._shift_from or not parts:
-            return
-        self._shift_from = len(parts)
+    def _learn_shift(self, learning: Sequence[int]) -> None:
+        """Learn the codec's level change from the pieces *learning* (waiting for them):
+        their loudness as decoded against what went into the encoder."""
+        parts = [self._jobs[index][1].result().measured for index in learning]
         after = _loudness([(p.first_step, p.sums) for p in parts], self.form.rate)
         before = _loudness([p.source for p in parts], self.rate)
-        if math.isinf(after) or math.isinf(before):
-            return
-        if abs(after - before - self._shift) > 0.1 and not self.from_record:
-            self._next_plan = 0
-        self._shift = after - before
-        logger.debug("the codec moves the level by %+.2f LU (%d pieces)", self._shift, len(parts))
+        if not math.isinf(after) and not math.isinf(before):
+            self._shift = after - before
+            logger.debug("the codec moves the level by %+.2f LU (%d pieces)",
+                         self._shift, len(parts))  # fmt: skip
 
     def _over_the_ceiling(self, parts: Sequence[Measured]) -> dict[int, float]:
         """dB by which each piece whose true peak is over the limit exceeds it."""

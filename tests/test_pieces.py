@@ -201,6 +201,10 @@ def test_mastering_while_synthesizing_where_a_core_is_spare(
         ahead = narrate(text, tmp_path / "ahead.mp3", voice=voice22, cache=False)
     assert "planned gain" in caplog.text
     assert ahead.mastered.pieces >= 6
+    # Whatever the background threads' timing, every plan sees the same audio and the
+    # same learning pieces: the same file every time.
+    narrate(text, tmp_path / "again.mp3", voice=voice22, cache=False)
+    assert (tmp_path / "again.mp3").read_bytes() == (tmp_path / "ahead.mp3").read_bytes()
     monkeypatch.setenv("NARRATOR_ENGINE_THREADS", "2")
     after = narrate(text, tmp_path / "after.mp3", voice=voice22, cache=False)
     assert ahead.spans == after.spans
