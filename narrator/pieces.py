@@ -172,14 +172,24 @@ def crc16(data: bytes, crc: int = 0) -> int:
     return crc
 
 
+def _info_bitrate(rate: int, bitrate: int) -> int:
+    """The bitrate index of the Info frame: the stream's, or the next one big enough."""
+    return next(i for i, kbps in enumerate(MP3_BITRATES)
+                if kbps >= bitrate and 144_000 * kbps // rate > _TAG_CRC_AT + 2)  # fmt: skip
+
+
+def mp3_info_size(rate: int, bitrate: int) -> int:
+    """Bytes in the Info frame of a stream at *rate* and *bitrate*."""
+    return 144_000 * MP3_BITRATES[_info_bitrate(rate, bitrate)] // rate
+
+
 def mp3_info_frame(
     rate: int, bitrate: int, frames: int, audio_bytes: int, samples: int
 ) -> bytes:  # fmt: skip
     """A LAME "Info" frame (the tag of a constant-bitrate MP3) for a mono stream of
     *frames* frames (*audio_bytes* bytes) that decodes to *samples* samples."""
-    index = next(i for i, kbps in enumerate(MP3_BITRATES)
-                 if kbps >= bitrate and 144_000 * kbps // rate > _TAG_CRC_AT + 2)  # fmt: skip
-    size = 144_000 * MP3_BITRATES[index] // rate
+    index = _info_bitrate(rate, bitrate)
+    size = mp3_info_size(rate, bitrate)
     frame = bytearray(size)
     frame[:4] = bytes([0xFF, 0xFB, index << 4 | _MP3_RATES[rate] << 2, 0xC0])
     tag = 4 + _SIDE_INFO_MONO
@@ -347,15 +357,16 @@ class Mp3Pieces(PieceFormat):
 
     def write(self, destination: Path, payloads: Sequence[Path], samples: int) -> None:
         frames = audio_bytes = 0
-        for path in payloads:
-            data = _payload(path)
-            frames += len(mp3_frames(data))
-            audio_bytes += len(data)
-        out_samples = samples * self.rate // self.source_rate
         with open(destination, "wb") as out:
-            out.write(mp3_info_frame(self.rate, self.bitrate, frames, audio_bytes, out_samples))
+            out.write(bytes(mp3_info_size(self.rate, self.bitrate)))  # filled in at the end
             for path in payloads:
-                out.write(_payload(path))
+                data = _payload(path)
+                frames += len(mp3_frames(data))
+                audio_bytes += len(data)
+                out.write(data)
+            out.seek(0)
+            out_samples = samples * self.rate // self.source_rate
+            out.write(mp3_info_frame(self.rate, self.bitrate, frames, audio_bytes, out_samples))
 
 
 MEASURE_CHUNK = 1 << 16
