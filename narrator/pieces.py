@@ -235,6 +235,9 @@ class PieceFormat:
     rate: int
     """The output's sample rate."""
 
+    source_rate: int
+    """The programme's sample rate."""
+
     grid: int
     """Piece boundaries lie on multiples of this many programme samples."""
 
@@ -263,6 +266,11 @@ class PieceFormat:
     def identity(self) -> dict[str, object]:
         return {"format": self.name, "rate": self.rate, "grid": self.grid,
                 "pre": self.pre, "post": self.post}  # fmt: skip
+
+    def cut(self, speech_end: int, gap: int) -> tuple[int, int] | None:
+        """Where to cut in a pause of *gap* programme samples after speech ending at
+        *speech_end* (see :func:`cut_in_gap`): the stitcher's cutter."""
+        return cut_in_gap(speech_end, gap, self.grid, self.source_rate)
 
 
 class WavPieces(PieceFormat):

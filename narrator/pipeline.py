@@ -18,7 +18,7 @@ from .encode import atomic_output, copy_to_stream, read_blocks
 from .engines import Engine, engine_class
 from .errors import OptionError
 from .master import Mastered, Programme, export_range, master
-from .pieces import PieceMaster, PieceStore, cut_in_gap, piece_format
+from .pieces import PieceMaster, PieceStore, piece_format
 from .rendering import AudioFormat, Rendering
 from .stitch import Span, Stitcher
 from .synthesis import SynthesisStats, Synthesizer
@@ -210,13 +210,7 @@ def _produce(
     spare = (os.cpu_count() or 1) - synthesizer.jobs * synthesizer.threads
     pieces = PieceMaster(programme, rendering, form, store, spare) if form else None
     try:
-        cutter = None
-        if form is not None:
-
-            def cutter(end: int, gap: int) -> tuple[int, int] | None:
-                return cut_in_gap(end, gap, form.grid, rate)
-
-        stitcher = Stitcher(rate, rendering, cutter)
+        stitcher = Stitcher(rate, rendering, form.cut if form is not None else None)
         programme.append(stitcher.lead_in())
         chunked = [fit(segment.chunks, synthesizer.max_chars) for segment in segments]
         clips = synthesizer.clips(chunked)
@@ -226,9 +220,8 @@ def _produce(
                 logger.warning("segment %d produced no audio: %r", segment.index, segment.text)
             programme.append(stitcher.add(segment_clips, segment.pause))
             if pieces is not None:
-                cut = stitcher.cuts[-1]
-                if cut is not None:
-                    pieces.cut(cut, segment.text)
+                if stitcher.cut is not None:
+                    pieces.cut(stitcher.cut, segment.text)
                 pieces.advance()
             if progress is not None:
                 progress(ProgressEvent(done, len(segments), segment, programme.duration))

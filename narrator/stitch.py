@@ -83,8 +83,8 @@ class Stitcher:
     """Lays conditioned clips and pauses end to end, and remembers where each one went.
 
     With a *cutter*, the pauses that can hold a cut for mastering in pieces are
-    adjusted to it, and the cuts are listed in :attr:`cuts` (one per segment: the
-    sample, or None)."""
+    adjusted to it; :attr:`cut` is where the pause after the last segment added was
+    cut, if it was."""
 
     def __init__(
         self, sample_rate: int, rendering: Rendering, cutter: Cutter | None = None
@@ -93,7 +93,7 @@ class Stitcher:
         self.rendering = rendering
         self.position = 0
         self.spans: list[Span] = []
-        self.cuts: list[int | None] = []
+        self.cut: int | None = None
         self._cutter = cutter
 
     def lead_in(self) -> np.ndarray:
@@ -113,9 +113,7 @@ class Stitcher:
         start = self.position + (round(ONSET_MARGIN * self.sample_rate) if len(speech) else 0)
         gap = silence_after(pause, self.sample_rate) if pause > 0 else 0
         cut = self._cutter(self.position + len(speech), gap) if self._cutter else None
-        if cut is not None:
-            gap = cut[1]
-        self.cuts.append(cut[0] if cut is not None else None)
+        self.cut, gap = cut if cut is not None else (None, gap)
         audio = np.concatenate([speech, np.zeros(gap, dtype=np.float32)])
         end = self.position + max(len(speech) - round(RELEASE_MARGIN * self.sample_rate), 0)
         self.spans.append(Span(start, max(start, end)))
