@@ -291,10 +291,14 @@ class BlockAnalysis(Blocks):
         if len(self._pending) >= 8192:
             self._analyse(final=False)
 
+    def flush(self) -> None:
+        """Analyse what is left (the stream has ended)."""
+        self._analyse(final=True)
+
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Analyse what is left; (true peak, K-weighted energy) of every block, read
         into memory (for tests and small programmes: the rest reads ranges)."""
-        self._analyse(final=True)
+        self.flush()
         return self.blocks(0, self.available)
 
     def blocks(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:

@@ -83,7 +83,7 @@ class Programme:
 
     def finish(self) -> None:
         """No more audio comes: analyse what is left."""
-        self.analysis._analyse(final=True)
+        self.analysis.flush()
         self.finished = True
 
     def read(self, start: int, stop: int) -> np.ndarray:
@@ -200,7 +200,7 @@ def _measure_file(path: Path, fmt: AudioFormat, rate: int) -> tuple[float, float
 
 def _analysis(programme: Programme) -> Blocks:
     """True peaks and K-weighted energies of every block of *programme*."""
-    programme.analysis._analyse(final=True)
+    programme.finish()
     return programme.analysis
 
 
