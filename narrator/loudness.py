@@ -540,16 +540,15 @@ class ReductionStream:
 
 
 def predicted_loudness_stream(
-    blocks: Blocks | np.ndarray, gains_db: Iterator[tuple[int, np.ndarray]], sample_rate: int
+    blocks: Blocks, gains_db: Iterator[tuple[int, np.ndarray]], sample_rate: int
 ) -> float:
-    """Like :func:`predicted_loudness`, with the energies read from *blocks* (or an array)
-    and the per-block gains given piece by piece as (first block, gains) in order."""
-    source = blocks if isinstance(blocks, Blocks) else ArrayBlocks(np.zeros(len(blocks)), blocks)
+    """Like :func:`predicted_loudness`, with the energies read from *blocks* and the
+    per-block gains given piece by piece as (first block, gains) in order."""
     per = max(1, round(0.1 * sample_rate / BLOCK))
     quarters: list[np.ndarray] = []
     leftover = np.zeros(0)
     for first, gains in gains_db:
-        weighted = source.energies(first, first + len(gains)).astype(np.float64)
+        weighted = blocks.energies(first, first + len(gains)).astype(np.float64)
         weighted = np.concatenate([leftover, weighted * 10.0 ** (gains / 10.0)])
         whole = len(weighted) // per * per
         quarters.append(weighted[:whole].reshape(-1, per).sum(axis=1) / (per * BLOCK))
