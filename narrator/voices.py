@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -20,11 +19,7 @@ from typing import Any
 import click
 
 from .errors import VoiceError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from .tomlfile import read_toml
 
 DEFAULT_VOICE = "joe"
 """The preset used when none is named."""
@@ -221,14 +216,8 @@ def parse_preset(data: dict[str, Any], path: Path | None = None) -> Voice:
 
 def load_preset(path: Path) -> Voice:
     """Load one preset file."""
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise VoiceError(f"{path}: no such voice preset file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VoiceError(f"{path}: cannot read it ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise VoiceError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, VoiceError, missing="no such voice preset file",
+                     unreadable="cannot read it")  # fmt: skip
     return parse_preset(data, path)
 
 

@@ -34,18 +34,13 @@ preset); ``--lexicon FILE`` adds the user's, whose entries win.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import OptionError
+from ..tomlfile import read_toml
 from .mapped import Mapped
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 TABLES = ("words", "patterns")
 """The tables a lexicon file may hold."""
@@ -167,14 +162,8 @@ def parse_lexicon(data: Mapping[str, Any], where: str = "lexicon") -> Lexicon:
 def load_lexicon(path: str | Path) -> Lexicon:
     """Read a lexicon TOML file."""
     path = Path(path).expanduser()
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise LexiconError(f"{path}: no such lexicon file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LexiconError(f"{path}: cannot read the lexicon ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise LexiconError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, LexiconError, missing="no such lexicon file",
+                     unreadable="cannot read the lexicon")  # fmt: skip
     return parse_lexicon(data, str(path))
 
 
