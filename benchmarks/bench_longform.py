@@ -123,19 +123,14 @@ def machine() -> str:
 def code_version() -> str:
     """The commit measured: ``git rev-parse --short HEAD``, with ``+`` when narrator/ has
     uncommitted changes."""
+
+    def git(*args: str) -> str:
+        command = ["git", "-C", str(ROOT), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "narrator"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "narrator")
     except (OSError, subprocess.CalledProcessError):
         return "?"
     return head + ("+" if dirty else "")

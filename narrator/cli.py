@@ -97,6 +97,11 @@ _lexicon_option = click.option(
 )  # fmt: skip
 
 
+def _voice_option(help_text: str) -> Any:
+    return click.option("-v", "--voice", "voice", default=DEFAULT_VOICE, show_default=True,
+                        help=help_text)  # fmt: skip
+
+
 def _seconds(name: str, default: float, help_text: str) -> Any:
     return click.option(
         name, type=click.FloatRange(0, 60), default=default, show_default=True,
@@ -109,14 +114,7 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 @click.option("-o", "--output", metavar="FILE",
               help="Output file, or - for standard output. [default: INPUT's name with the "
                    "format's suffix]")  # fmt: skip
-@click.option(
-    "-v",
-    "--voice",
-    "voice",
-    default=DEFAULT_VOICE,
-    show_default=True,
-    help="Voice preset name (see `narrator voices`) or a preset .toml file.",
-)
+@_voice_option("Voice preset name (see `narrator voices`) or a preset .toml file.")
 @click.option(
     "--speed",
     type=click.FloatRange(0.25, 4.0),
@@ -357,14 +355,7 @@ class _Progress:
 
 @cli.command()
 @click.argument("input", metavar="INPUT", type=str)
-@click.option(
-    "-v",
-    "--voice",
-    "voice",
-    default=DEFAULT_VOICE,
-    show_default=True,
-    help="Voice preset, for its language.",
-)
+@_voice_option("Voice preset, for its language.")
 @_seconds("--sentence-pause", DEFAULT_SENTENCE_PAUSE, "Silence between sentences.")
 @_seconds("--paragraph-pause", DEFAULT_PARAGRAPH_PAUSE, "Silence between paragraphs.")
 @_seconds("--heading-pause", DEFAULT_HEADING_PAUSE, "Silence after a heading.")

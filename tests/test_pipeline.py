@@ -327,6 +327,14 @@ def test_public_api():
 HEAVY = ("torch", "onnxruntime", "piper", "TTS")
 
 
+def fresh_python(code: str) -> str:
+    """What *code* prints in a new interpreter (so that nothing is imported yet)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_cli_help_does_not_import_heavy_engines():
     code = (
         "import sys\n"
@@ -336,10 +344,7 @@ def test_cli_help_does_not_import_heavy_engines():
         "    assert CliRunner().invoke(cli, args).exit_code == 0, args\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "[]\n"
+    assert fresh_python(code) == "[]\n"
 
 
 def test_import_narrator_is_lazy():
@@ -350,7 +355,4 @@ def test_import_narrator_is_lazy():
         "narrator.Rendering, narrator.load_voice, narrator.narrate\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "[]\n[]\n"
+    assert fresh_python(code) == "[]\n[]\n"
