@@ -682,10 +682,14 @@ class PieceMaster:
             logger.debug("planned gain %+.2f dB at %.0f s", gain, checkpoint / self.rate)
             self._set_gain(gain)
 
+    def _learns(self, index: int) -> bool:
+        """Whether the codec's level change is learnt on piece *index*."""
+        lossy = self.rendering.format.lossy
+        return lossy and self.boundaries[index] < LEARN_SECONDS * self.rate
+
     def _learning(self) -> list[int]:
         """The pieces the codec's level change is learnt on."""
-        first = [i for i, start in enumerate(self.boundaries) if start < LEARN_SECONDS * self.rate]
-        return first if self.rendering.format.lossy else []
+        return [index for index in range(len(self.boundaries)) if self._learns(index)]
 
     def _set_gain(self, gain: float) -> None:
         self.gain = gain
@@ -788,7 +792,7 @@ class PieceMaster:
         assert self.gain is not None
         last = self.programme.finished and index == len(self.boundaries) - 1
         ceiling = self._ceilings.get(index, self.ceiling)
-        learn = index in self._learning()
+        learn = self._learns(index)
         job = _Job(index, self.boundaries[index], self._stop(index), last, self.gain, ceiling,
                    learn)  # fmt: skip
         self._jobs[index] = (job, pool.submit(self._make, job))
