@@ -23,7 +23,7 @@ free while the engine speaks, a first run plans it from what has been stitched s
 far, at checkpoints, and makes the pieces again whenever the gain in use misses
 the target by more than :data:`REPLAN_LU`; otherwise (two cores that the engine
 keeps busy) it plans at the end, learns the codec's level change on the pieces
-of the first 20 seconds, and makes the rest on every core.  A run that remakes an
+of the first 10 seconds, and makes the rest on every core.  A run that remakes an
 earlier narration (one whose first piece is in the store) starts from the gain
 that one used, while it still meets the target.  The decoded pieces are measured,
 so the loudness and the true peak reported are those of the file written.
@@ -120,7 +120,7 @@ what has been stitched, before the pieces made with it are made again."""
 
 MAX_WORKERS = 4
 
-LEARN_SECONDS = 20.0
+LEARN_SECONDS = 10.0
 """The codec's level change is learnt on the pieces that start in the first this many
 seconds."""
 
