@@ -29,7 +29,7 @@ from .rendering import (
 )
 from .voices import DEFAULT_VOICE, MAX_SEED
 
-STDOUT = "-"
+STDOUT = STDIN = "-"
 
 logger = logging.getLogger("narrator")
 
@@ -228,8 +228,7 @@ def read(
     jobs: int, no_cache: bool, as_json: bool, quiet: bool, verbose: int,
 ) -> None:  # fmt: skip
     """Narrate INPUT (a text or Markdown file, or - for stdin) into one audio file."""
-    from .pipeline import narrate
-    from .text import STDIN, read_text
+    from .engines import load_engine_in_background
     from .voices import load_voice
 
     _setup_logging(verbose, quiet)
@@ -249,6 +248,19 @@ def read(
     )
     if as_json and output == STDOUT:
         raise click.UsageError("--json prints the summary on stdout, so it needs -o FILE")
+    stream = sys.stdout.buffer if output == STDOUT else None
+    if stream is not None and stream.isatty():
+        raise click.UsageError("refusing to write audio to a terminal; redirect standard output")
+    if input != STDIN and not Path(input).is_file():
+        from .text import read_text
+
+        read_text(input)  # the error a missing file or a folder gets
+    # The model loads (mostly outside the GIL) while the rest of narrator is imported
+    # and the text is read and split.
+    engine = load_engine_in_background(chosen, device=device)
+    from .pipeline import narrate
+    from .text import read_text
+
     tags = {key: value for key, value in (("title", title), ("author", author)) if value}
     rendering = Rendering(
         sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
@@ -256,15 +268,12 @@ def read(
         true_peak=true_peak, format=audio_format, bitrate=kbps, tags=tags,
     )  # fmt: skip
     text = read_text(input)
-    stream = sys.stdout.buffer if output == STDOUT else None
-    if stream is not None and stream.isatty():
-        raise click.UsageError("refusing to write audio to a terminal; redirect standard output")
     show = not quiet and sys.stderr.isatty()
     started = time.perf_counter()
     with _Progress(show) as progress:
         result = narrate(
             text, stream if stream is not None else output, voice=chosen, rendering=rendering,
-            device=device, progress=progress.update,
+            device=device, engine=engine, progress=progress.update,
             fallback_title=None if input == STDIN else _title_from_name(input),
             cache=not no_cache, jobs=jobs, subtitles=subtitles, split_chapters=split_chapters,
             lexicon=lexicon,

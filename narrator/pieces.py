@@ -18,26 +18,32 @@ frame, 13 ms at 22.05 kHz), so that after an edit the sentences that follow it
 land on the grid exactly as before.  WAV pieces are plain PCM.  Other formats
 are mastered as a whole (:func:`narrator.master.master`).
 
-The gain for the whole narration is only known at the end.  Where a core is
-free while the engine speaks, a first run plans it from what has been stitched so
-far, at checkpoints, and makes the pieces again whenever the gain in use misses
-the target by more than :data:`REPLAN_LU`; otherwise (two cores that the engine
-keeps busy) it plans at the end, learns the codec's level change on the pieces
-of the first 10 seconds, and makes the rest on every core.  A run that remakes an
-earlier narration (one whose first piece is in the store) starts from the gain
-that one used, while it still meets the target.  The decoded pieces are measured,
-so the loudness and the true peak reported are those of the file written.
+The gain for the whole narration is only known at the end.  A first run plans it
+from what has been stitched so far, at checkpoints, and makes the pieces again
+whenever the gain in use misses the target by more than :data:`REPLAN_LU`.  For
+a lossy format, only the pieces of the first 10 seconds are made until they have
+shown the codec's level change, which the plans allow for.  Where no core is
+free for it, the background thread runs at the lowest CPU priority, so it only
+takes the time the engine leaves (an engine never keeps every core busy all the
+time); what it has not made when the last sentence is spoken is made then, on
+every core.  A run that remakes an earlier narration (one whose first piece is
+in the store) starts from the gain that one used, while it still meets the
+target.  The decoded pieces are measured, so the loudness and the true peak
+reported are those of the file written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import math
 import os
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import wave
@@ -49,6 +55,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import soundfile as sf
 
 from .cache import write_atomically
 from .encode import ffmpeg_exe, output_rate
@@ -104,7 +111,7 @@ text hashes to a multiple of it.  The choice depends only on the text, so an edi
 moves no boundary but its own."""
 
 MIN_PIECE = 5.0
-MAX_PIECE = 40.0
+MAX_PIECE = 20.0
 """Seconds a piece lasts at least, and at most (where cuts allow)."""
 
 FIRST_PLAN = 20.0
@@ -354,8 +361,7 @@ class Mp3Pieces(PieceFormat):
         # kept frame and warm up the meter's filter.  Decoded sample m of audio encoded
         # from output sample s is sample s + m - (encoder + decoder delay) of the file,
         # and a piece owns what its own frames decode to.
-        command = [ffmpeg_exe(), "-v", "error", "-f", "mp3", "-i", "pipe:0", "-f", "f32le", "-"]
-        decoded = np.frombuffer(_run(command, encoded, "the MP3 decoder"), dtype="<f4")
+        decoded = _decode_mp3(encoded)
         delay = ENCODER_DELAY + DECODER_DELAY
         out = self.rate // math.gcd(self.rate, self.source_rate)
         inp = self.source_rate // math.gcd(self.rate, self.source_rate)
@@ -399,6 +405,17 @@ def _measure(decoded: np.ndarray, origin: int, first: int, stop: int, rate: int)
         sums[start - index : start - index + len(part)] += part
     peaks.feed(np.zeros(0), final=True)
     return Measured(index, sums, peaks.loudest)
+
+
+def _decode_mp3(encoded: bytes) -> np.ndarray:
+    """The samples of a bare MP3 stream (no Info frame): by libsndfile's mpg123 in this
+    process where it can, else by ffmpeg.  Both decode to the same samples, aligned."""
+    try:
+        decoded, _rate = sf.read(io.BytesIO(encoded), dtype="float32")
+    except (sf.SoundFileError, RuntimeError, TypeError):  # a libsndfile without MP3
+        command = [ffmpeg_exe(), "-v", "error", "-f", "mp3", "-i", "pipe:0", "-f", "f32le", "-"]
+        return np.frombuffer(_run(command, encoded, "the MP3 decoder"), dtype="<f4")
+    return np.asarray(decoded)
 
 
 def _run(command: list[str], data: bytes, what: str) -> bytes:
@@ -590,20 +607,21 @@ class PieceMaster:
         self.from_record = False
         """Whether the gain is one an earlier narration starting the same way used."""
         self._looked_up = False
-        # Mastering while synthesizing only pays where a core is free for it (or
-        # where most pieces will be found in the store); otherwise it just slows
-        # the engine down by what it costs, and every re-plan costs it again.
-        self.ahead = spare_cores > 0
         self.boundaries = [0]
         self._cuts: list[int] = []
         self._ceilings: dict[int, float] = {}
         self._next_plan = round(FIRST_PLAN * self.rate)
         self._jobs: dict[int, tuple[_Job, Future[_Made]]] = {}
-        self._background = ThreadPoolExecutor(1, thread_name_prefix="narrator-master")
+        # Without a core of its own, the background thread (and the encoders it starts)
+        # only takes the time the engine leaves.
+        self._background = ThreadPoolExecutor(
+            1, "narrator-master", initializer=None if spare_cores > 0 else _lowest_priority
+        )
         self._limiters: dict[float, Limiter] = {}
         self._lock = threading.Lock()
         self.passes = 1
         self._shift = 0.0
+        self._shift_known = not rendering.format.lossy
         identity = json.dumps({
             "v": PIECES_VERSION, "form": form.identity(), "room_tone": rendering.room_tone_db,
             "seed": ROOM_TONE_SEED, "rate": self.rate,
@@ -627,16 +645,14 @@ class PieceMaster:
         """Start whatever the audio stitched so far allows: a gain plan, or pieces."""
         if not self._looked_up and len(self.boundaries) > 1 and self._ready(0):
             self._recall(self.boundaries[1], False)
-        if not self.ahead:
-            return
         self._plan_if_due()
         if self.gain is None:
             return
         for index in range(len(self.boundaries) - 1):
             if index in self._jobs:
                 continue
-            if not self._ready(index):
-                break
+            if not self._ready(index) or not (self._shift_known or self._learns(index)):
+                break  # (until the codec's level change is known, a plan is a guess)
             self._submit(self._background, index)
 
     def _ready(self, index: int) -> bool:
@@ -651,7 +667,7 @@ class PieceMaster:
         earlier = self.store.gains(self._content_key(0, stop, last))
         if earlier:
             self.gain, self.ceiling = earlier[0]
-            self.from_record = self.ahead = True
+            self.from_record = self._shift_known = True  # (the gain allows for it)
             logger.debug("starting from the gain of an earlier narration, %+.2f dB", self.gain)
 
     def _right_context(self) -> int:
@@ -675,6 +691,7 @@ class PieceMaster:
                 if index not in self._jobs:
                     self._submit(self._background, index)
             self._learn_shift(learning)
+            self._shift_known = bool(learning)
         blocks = self.programme.analysis.view(checkpoint // BLOCK)
         aim = self.rendering.loudness - self._shift
         gain = _plan(blocks, self.rate, aim, self.ceiling, self.gain)
@@ -711,6 +728,10 @@ class PieceMaster:
             stop = self.boundaries[1] if len(self.boundaries) > 1 else programme.length
             self._recall(stop, len(self.boundaries) == 1)
         programme.finish()
+        # Pieces still waiting for the background thread are made on every core now.
+        for index, (_job, future) in list(self._jobs.items()):
+            if future.cancel():
+                del self._jobs[index]
         blocks = programme.analysis
         aim = self.rendering.loudness
         workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1))
@@ -884,6 +905,14 @@ class PieceMaster:
         for _job, future in self._jobs.values():
             future.cancel()
         self._background.shutdown(wait=True, cancel_futures=True)
+
+
+def _lowest_priority() -> None:
+    """Give the calling thread the lowest CPU priority (Linux only: elsewhere
+    setpriority takes no thread ids).  It cannot be raised again."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _loudness(parts: Sequence[tuple[int, np.ndarray]], rate: int, samples: int = 0) -> float:

@@ -7,6 +7,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -15,7 +16,7 @@ import numpy as np
 
 from .cache import ClipCache
 from .encode import atomic_output, copy_to_stream, read_blocks
-from .engines import Engine, engine_class
+from .engines import Engine, engine_class, load_engine_in_background
 from .errors import OptionError
 from .master import Mastered, Programme, export_range, master
 from .pieces import PieceMaster, PieceStore, piece_format
@@ -119,7 +120,7 @@ def narrate(
     voice: str | Path | Voice | None = None,
     rendering: Rendering | None = None,
     device: str = "auto",
-    engine: Engine | None = None,
+    engine: Engine | Future[Engine] | None = None,
     progress: Progress | None = None,
     fallback_title: str | None = None,
     cache: ClipCache | bool = True,
@@ -134,7 +135,9 @@ def narrate(
     in which case the audio is returned in :attr:`Narration.audio`.  *voice* is
     a preset name, a preset file or a :class:`Voice`; *rendering* holds pauses,
     loudness, format and tags.  An already loaded *engine* may be passed to
-    narrate many texts with one model.  The title tag is
+    narrate many texts with one model (the caller closes it), or one still loading
+    (a future from :func:`~narrator.engines.load_engine_in_background`, closed
+    here); otherwise the voice's model loads on a thread while the text is split.  The title tag is
     ``rendering.tags["title"]``, else the text's first heading, else
     *fallback_title*.
 
@@ -160,11 +163,20 @@ def narrate(
     subtitle_path = Path(subtitles) if subtitles is not None else None
     if subtitle_path is not None:
         subtitle_format(subtitle_path)
-    limit = engine.max_chars if engine is not None else engine_class(voice.engine).text_limit(voice)
-    segments = split_text(text, language=voice.language, rendering=rendering,
-                          lexicon=[lexicon, voice.lexicon_path()], limit=limit)  # fmt: skip
-    rendering = _with_default_tags(rendering, voice, segments, fallback_title)
-    clip_cache = ClipCache() if cache is True else (cache or None)
+    if isinstance(engine, Engine):
+        limit = engine.max_chars
+    else:  # the model loads while the text is split
+        engine = engine or load_engine_in_background(voice, device=device)
+        limit = engine_class(voice.engine).text_limit(voice)
+    try:
+        segments = split_text(text, language=voice.language, rendering=rendering,
+                              lexicon=[lexicon, voice.lexicon_path()], limit=limit)  # fmt: skip
+        rendering = _with_default_tags(rendering, voice, segments, fallback_title)
+        clip_cache = ClipCache() if cache is True else (cache or None)
+    except BaseException:
+        if isinstance(engine, Future):
+            engine.add_done_callback(_close_engine)
+        raise
     synthesizer = Synthesizer(voice, device=device, engine=engine, cache=clip_cache, jobs=jobs)
     store = PieceStore(clip_cache.pieces if clip_cache is not None else None)
     try:
@@ -194,6 +206,12 @@ def narrate(
     return result
 
 
+def _close_engine(loading: Future[Engine]) -> None:
+    """Close an engine that was loaded for nothing."""
+    if not loading.cancelled() and loading.exception() is None:
+        loading.result().close()
+
+
 def _produce(
     segments: list[Segment],
     destination: Path,
@@ -207,7 +225,7 @@ def _produce(
     rate = synthesizer.sample_rate
     programme = Programme(rate)
     form = piece_format(rendering, rate)
-    spare = (os.cpu_count() or 1) - synthesizer.jobs * synthesizer.threads
+    spare = (os.cpu_count() or 1) - synthesizer.calls * synthesizer.threads
     pieces = PieceMaster(programme, rendering, form, store, spare) if form else None
     try:
         stitcher = Stitcher(rate, rendering, form.cut if form is not None else None)

@@ -1,6 +1,7 @@
-"""Segments -> clips: the engine, the clip cache, and worker processes.
+"""Segments -> clips: the engine, the clip cache, and worker processes or threads.
 
-Clips come out in the order of the segments whatever the number of jobs, and
+Clips come out in the order of the segments whatever the number of jobs or of
+concurrent calls (:attr:`Engine.concurrent`), and
 each one is stored in the cache as soon as it is made, so an interrupted run
 loses at most the clips that were being synthesized.
 """
@@ -11,8 +12,8 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import TypeAlias
@@ -20,7 +21,7 @@ from typing import TypeAlias
 import numpy as np
 
 from .cache import ClipCache, clip_key
-from .engines import SHARED_ENV, THREADS_ENV, Engine, engine_threads, load_engine
+from .engines import THREADS_ENV, Engine, concurrent_calls, engine_threads, load_engine
 from .errors import OptionError
 from .voices import Voice
 
@@ -54,7 +55,7 @@ class Synthesizer:
         voice: Voice,
         *,
         device: str = "auto",
-        engine: Engine | None = None,
+        engine: Engine | Future[Engine] | None = None,
         cache: ClipCache | None = None,
         jobs: int = 1,
     ) -> None:
@@ -65,9 +66,19 @@ class Synthesizer:
         self.jobs = jobs
         self.cache = cache
         self.stats = SynthesisStats()
-        self._own_engine = engine is None
-        self.threads = engine_threads()
-        self.engine = engine if engine is not None else load_engine(voice, device=device)
+        # An engine handed over loaded is the caller's; one still loading (or loaded
+        # here) is closed with the synthesizer.
+        self._own_engine = not isinstance(engine, Engine)
+        if engine is None:
+            engine = load_engine(voice, device=device)
+        self.engine = engine if isinstance(engine, Engine) else engine.result()
+        self.threads = engine_threads(self.engine.concurrent)
+        # Engine calls running at once: worker processes, or threads sharing the model.
+        self.calls = 1
+        if jobs > 1:
+            self.calls = jobs
+        elif self.engine.concurrent and self.engine.batch_size == 1:
+            self.calls = concurrent_calls(self.threads)
         self.sample_rate = self.engine.sample_rate
         self.max_chars = self.engine.max_chars
         # ONNX Runtime and torch round differently with different thread counts, so
@@ -80,7 +91,7 @@ class Synthesizer:
         if self.jobs == 1 and self.engine.batch_size > 1:
             yield from self._batched(chunked)
             return
-        if self.jobs == 1:
+        if self.calls == 1:
             for chunks in chunked:
                 yield [self._clip(text) for text in chunks]
             return
@@ -145,17 +156,28 @@ class Synthesizer:
         key, cached = self._cached(text)
         if cached is not None:
             return cached
+        return self._keep(key, *self._timed(text))
+
+    def _timed(self, text: str) -> tuple[np.ndarray, float]:
+        """The engine's clip of *text*, and the seconds it took."""
         began = time.perf_counter()
         clip = self.engine.synthesize(text)
-        return self._keep(key, clip, time.perf_counter() - began)
+        return clip, time.perf_counter() - began
+
+    def _pool(self) -> tuple[Executor, Callable[[str], tuple[np.ndarray, float]]]:
+        """Where :meth:`_parallel` sends the texts, and what speaks each one there."""
+        if self.jobs > 1:
+            pool: Executor = ProcessPoolExecutor(
+                self.jobs, mp_context=get_context("spawn"), initializer=_worker_init,
+                initargs=(type(self.engine), self.voice, self.device, self.threads),
+            )  # fmt: skip
+            return pool, _worker_synthesize
+        return ThreadPoolExecutor(self.calls, thread_name_prefix="narrator-speak"), self._timed
 
     def _parallel(self, chunked: Sequence[Sequence[str]]) -> Iterator[list[np.ndarray]]:
-        context = get_context("spawn")
-        window = 2 * self.jobs
-        with ProcessPoolExecutor(
-            self.jobs, mp_context=context, initializer=_worker_init,
-            initargs=(type(self.engine), self.voice, self.device, self.threads),
-        ) as pool:  # fmt: skip
+        window = 2 * self.calls
+        pool, speak = self._pool()
+        try:
             pending: deque[list[tuple[str, _Clip]]] = deque()
             items = iter(chunked)
             exhausted = False
@@ -169,7 +191,7 @@ class Synthesizer:
                     for text in chunks:
                         key, cached = self._cached(text)
                         entry.append((key, cached if cached is not None
-                                      else pool.submit(_worker_synthesize, text)))  # fmt: skip
+                                      else pool.submit(speak, text)))  # fmt: skip
                     pending.append(entry)
                 if not pending:
                     return
@@ -180,6 +202,8 @@ class Synthesizer:
                     else:
                         clips.append(self._keep(key, *item.result()))
                 yield clips
+        finally:  # on an error or an interruption, start nothing more
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         if self._own_engine:
@@ -192,7 +216,6 @@ _worker_engine: Engine | None = None
 def _worker_init(engine: type[Engine], voice: Voice, device: str, threads: int) -> None:
     global _worker_engine
     os.environ[THREADS_ENV] = str(threads)
-    os.environ[SHARED_ENV] = "1"
     logging.getLogger().setLevel(logging.WARNING)
     _worker_engine = engine.load(voice, device=device)
 

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
-from narrator import narrate
+from narrator import narrate, pieces
 from narrator.engines import register_engine, unregister_engine
 from narrator.pieces import (
     ENCODER_DELAY,
     MP3_FRAME,
     Mp3Pieces,
+    _decode_mp3,
+    _lowest_priority,
+    _run,
     crc16,
     cut_in_gap,
     mp3_frames,
@@ -190,11 +196,11 @@ def test_an_unwritable_cache_only_costs_the_cache(
     assert len(decode_ffmpeg(out).audio) == round(narration.duration * 44_100)
 
 
-def test_mastering_while_synthesizing_where_a_core_is_spare(
+def test_mastering_while_synthesizing(
     voice22, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
 ) -> None:
-    # One engine thread leaves a core spare here: pieces are planned and mastered in
-    # the background during synthesis, and made again when the plan moves.
+    # Pieces are planned and mastered in the background during synthesis (on a spare
+    # core with one engine thread here), and made again when the plan moves.
     monkeypatch.setenv("NARRATOR_ENGINE_THREADS", "1")
     text = chapter_text() + "\n\n" + chapter_text().replace("Paragraph", "Part")
     with caplog.at_level(logging.DEBUG, logger="narrator.pieces"):
@@ -216,3 +222,42 @@ def test_mastering_while_synthesizing_where_a_core_is_spare(
         assert len(decode_ffmpeg(tmp_path / f"{name}.mp3").audio) == round(
             narration.duration * 44_100
         )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities")
+def test_without_a_spare_core_the_background_thread_only_takes_idle_time() -> None:
+    seen = []
+
+    def run() -> None:
+        _lowest_priority()
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert seen == [19]
+    assert os.getpriority(os.PRIO_PROCESS, 0) < 19  # the process itself is untouched
+
+
+def test_mp3_pieces_decode_without_libsndfile_mp3_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    form = Mp3Pieces(RATE, 96)
+    t = np.arange(3 * RATE) / RATE
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    _kept, encoded = form.encode(audio, 0, len(audio), True)
+    in_process = _decode_mp3(encoded)
+
+    def no_mp3(*args: object, **kwargs: object) -> None:
+        raise sf.LibsndfileError(1, "Format not recognised")
+
+    runs = []
+
+    def run(command: list[str], data: bytes, what: str) -> bytes:
+        runs.append(what)
+        return _run(command, data, what)
+
+    monkeypatch.setattr(sf, "read", no_mp3)
+    monkeypatch.setattr(pieces, "_run", run)
+    by_ffmpeg = _decode_mp3(encoded)
+    assert runs == ["the MP3 decoder"]
+    assert len(in_process) == len(by_ffmpeg) > 3 * 44_100
+    assert np.abs(in_process - by_ffmpeg).max() < 1e-4  # the same samples, aligned

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +19,8 @@ from scipy.signal import resample_poly
 
 from narrator import narrate
 from narrator.encode import output_rate
-from narrator.engines import load_engine, register_engine
-from narrator.errors import EngineError, OutputError
+from narrator.engines import load_engine, load_engine_in_background, register_engine
+from narrator.errors import EngineError, NarratorError, OutputError
 from narrator.rendering import AudioFormat, Rendering
 from narrator.stitch import ONSET_MARGIN, RELEASE_MARGIN
 from narrator.voices import load_voice
@@ -248,6 +251,89 @@ def test_progress_and_a_shared_engine(fake_voice):
                 progress=lambda e: seen.append((e.done, e.total, e.segment.text)))  # fmt: skip
     assert seen == [(1, 2, "One."), (2, 2, "Two."), (1, 1, "Three.")]
     assert FakeEngine.calls == ["One.", "Two.", "Three."]
+
+
+class ClosingEngine(FakeEngine):
+    """A fake engine that remembers being closed."""
+
+    closed: list[ClosingEngine] = []
+
+    def close(self) -> None:
+        ClosingEngine.closed.append(self)
+
+
+def test_the_model_loads_while_the_text_is_split(fake_voice, user_dirs: Path):
+    register_engine("closing", ClosingEngine)
+    (user_dirs / "closing.toml").write_text(
+        (user_dirs / "fake.toml").read_text().replace('engine = "fake"', 'engine = "closing"')
+    )
+    ClosingEngine.closed.clear()
+    # Loaded on a thread by narrate, the engine is narrate's to close...
+    narrate("One sentence.", None, voice="closing")
+    assert len(ClosingEngine.closed) == 1
+    # ...also when preparing the text fails: it is closed once loaded.
+    with pytest.raises(NarratorError, match="no-such-lexicon"):
+        narrate("Words.", None, voice="closing", lexicon=user_dirs / "no-such-lexicon.toml")
+    deadline = time.monotonic() + 10
+    while len(ClosingEngine.closed) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(ClosingEngine.closed) == 2
+    # One still loading may be handed over (the CLI does), and is closed the same way.
+    narrate("Two.", None, voice="closing",
+            engine=load_engine_in_background(load_voice("closing")))  # fmt: skip
+    assert len(ClosingEngine.closed) == 3
+    # A loaded one stays the caller's.
+    engine = load_engine(load_voice("closing"))
+    narrate("Three.", None, voice="closing", engine=engine)
+    assert engine not in ClosingEngine.closed
+
+
+def test_an_engine_that_fails_to_load_fails_the_narration(fake_voice, user_dirs: Path):
+    (user_dirs / "missing.toml").write_text(
+        'name = "missing"\nengine = "piper"\nmodel = "/nonexistent/voice.onnx"\n'
+        'language = "en_US"\ndescription = "no such model"\n'
+    )
+    with pytest.raises(NarratorError, match="voice.onnx"):
+        narrate("A sentence.", None, voice="missing")
+
+
+class ConcurrentEngine(FakeEngine):
+    """A fake engine whose calls may run side by side; it notes how many at once."""
+
+    concurrent = True
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def synthesize(self, text: str) -> np.ndarray:
+        with ConcurrentEngine.lock:
+            ConcurrentEngine.running += 1
+            ConcurrentEngine.most = max(ConcurrentEngine.most, ConcurrentEngine.running)
+        time.sleep(0.02)
+        try:
+            return super().synthesize(text)
+        finally:
+            with ConcurrentEngine.lock:
+                ConcurrentEngine.running -= 1
+
+
+def test_a_concurrent_engine_speaks_sentences_side_by_side_in_order(
+    fake_voice, user_dirs: Path, monkeypatch: pytest.MonkeyPatch
+):
+    register_engine("side", ConcurrentEngine)
+    (user_dirs / "side.toml").write_text(
+        (user_dirs / "fake.toml").read_text().replace('engine = "fake"', 'engine = "side"')
+    )
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)  # 4 calls of 1 thread each
+    monkeypatch.delenv("NARRATOR_ENGINE_THREADS", raising=False)
+    text = " ".join(f"Sentence number {n} has its own length{'.' * (n % 3 + 1)}"
+                    for n in range(12))  # fmt: skip
+    side = narrate(text, None, voice="side", cache=False)
+    assert ConcurrentEngine.most == 4
+    serial = narrate(text, None, voice=fake_voice, cache=False)
+    assert side.spans == serial.spans  # every clip where it belongs
+    assert np.array_equal(side.audio, serial.audio)
+    assert side.stats.synthesized == len(side.segments) >= 8
 
 
 def test_speed_from_the_voice(fake_voice):
