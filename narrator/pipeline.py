@@ -137,9 +137,9 @@ def narrate(
     loudness, format and tags.  An already loaded *engine* may be passed to
     narrate many texts with one model (the caller closes it), or one still loading
     (a future from :func:`~narrator.engines.load_engine_in_background`, closed
-    here); otherwise the voice's model loads on a thread while the text is split.  The title tag is
-    ``rendering.tags["title"]``, else the text's first heading, else
-    *fallback_title*.
+    here); otherwise the voice's model loads on a thread while the text is split.
+    The title tag is ``rendering.tags["title"]``, else the text's first heading,
+    else *fallback_title*.
 
     Clips are cached on disk (*cache*: True for the default cache, a
     :class:`~narrator.cache.ClipCache`, or False), so an interrupted or edited
@@ -173,11 +173,12 @@ def narrate(
                               lexicon=[lexicon, voice.lexicon_path()], limit=limit)  # fmt: skip
         rendering = _with_default_tags(rendering, voice, segments, fallback_title)
         clip_cache = ClipCache() if cache is True else (cache or None)
+        synthesizer = Synthesizer(voice, device=device, engine=engine, cache=clip_cache,
+                                  jobs=jobs)  # fmt: skip
     except BaseException:
         if isinstance(engine, Future):
             engine.add_done_callback(_close_engine)
         raise
-    synthesizer = Synthesizer(voice, device=device, engine=engine, cache=clip_cache, jobs=jobs)
     store = PieceStore(clip_cache.pieces if clip_cache is not None else None)
     try:
         if isinstance(output, (str, Path)):

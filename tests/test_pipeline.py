@@ -278,10 +278,16 @@ def test_the_model_loads_while_the_text_is_split(fake_voice, user_dirs: Path):
     while len(ClosingEngine.closed) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(ClosingEngine.closed) == 2
+    with pytest.raises(NarratorError, match="jobs must be"):
+        narrate("Words.", None, voice="closing", jobs=0)
+    deadline = time.monotonic() + 10
+    while len(ClosingEngine.closed) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(ClosingEngine.closed) == 3
     # One still loading may be handed over (the CLI does), and is closed the same way.
     narrate("Two.", None, voice="closing",
             engine=load_engine_in_background(load_voice("closing")))  # fmt: skip
-    assert len(ClosingEngine.closed) == 3
+    assert len(ClosingEngine.closed) == 4
     # A loaded one stays the caller's.
     engine = load_engine(load_voice("closing"))
     narrate("Three.", None, voice="closing", engine=engine)
