@@ -92,7 +92,7 @@ _CELL = re.compile(r"^[ \t]*\|[ \t]*|[ \t]*\|[ \t]*$|[ \t]*(?<!\\)\|[ \t]*")
 # Inline markup.
 _IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*<?([^)\s>]*)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
 _LINK = re.compile(r"(?<!\\)\[([^\]\n]+)\]\(\s*<?([^)\s>]*)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
-_REF_LINK = re.compile(r"(?<!\\)\[([^\]\n]+)\]\[([^\]\n]*)\]")
+_REF_LINK = re.compile(r"(?<!\\)\[([^\]\n]+)\](\[[^\]\n]*\])")  # the label with its brackets
 _AUTOLINK = re.compile(r"<((?:https?|ftp)://[^>\s]+|[^>\s@]+@[^>\s@]+\.[^>\s@]+)>")
 _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s+[^<>]*?)?/?>")
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
