@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+import imageio_ffmpeg
 import numpy as np
 import soundfile as sf
 
@@ -36,8 +37,6 @@ class Sink(Protocol):
 
 def ffmpeg_exe() -> str:
     """The ffmpeg binary shipped by imageio-ffmpeg (``IMAGEIO_FFMPEG_EXE`` overrides it)."""
-    import imageio_ffmpeg
-
     try:
         return str(imageio_ffmpeg.get_ffmpeg_exe())
     except RuntimeError as exc:  # no binary for this platform

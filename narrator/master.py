@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.random import default_rng  # (numpy imports it lazily: 35 ms)
 
 from .encode import Sink, decode_blocks, open_sink, output_rate
 from .loudness import (
@@ -345,9 +346,7 @@ class RoomTone:
         self._loop = np.zeros(0)
         if level_db is None:
             return
-        white = np.random.default_rng(ROOM_TONE_SEED).standard_normal(
-            round(self.LOOP_SECONDS * sample_rate)
-        )
+        white = default_rng(ROOM_TONE_SEED).standard_normal(round(self.LOOP_SECONDS * sample_rate))
         # Low-pass the loop circularly, so that its end flows into its start.
         taps = _ROOM_TONE_POLE ** np.arange(256) * (1 - _ROOM_TONE_POLE)
         soft = np.fft.irfft(np.fft.rfft(white) * np.fft.rfft(taps, len(white)), len(white))
