@@ -80,6 +80,8 @@ class ClipCache:
         self.clips = self.directory / "clips"
         self.pieces = self.directory / "pieces"
         """Mastered pieces of narrations (see :mod:`narrator.pieces`)."""
+        self.models = self.directory / "models"
+        """ONNX Runtime's graphs of Piper models, optimized for this machine."""
         self.stats = CacheStats()
 
     def _path(self, key: str) -> Path:
@@ -113,9 +115,9 @@ class ClipCache:
             logger.warning("could not write to the clip cache in %s: %s", self.directory, exc)
 
     def usage(self) -> tuple[int, int]:
-        """(number of clips, bytes) in the cache, mastered pieces included."""
+        """(number of clips, bytes) in the cache, mastered pieces and models included."""
         count = size = 0
-        for folder in (self.clips, self.pieces):
+        for folder in (self.clips, self.pieces, self.models):
             if folder.is_dir():
                 for path in folder.rglob("*"):
                     count += path.suffix == ".clip"
@@ -124,9 +126,10 @@ class ClipCache:
         return count, size
 
     def clear(self) -> int:
-        """Delete every cached clip and mastered piece; returns how many clips went."""
+        """Delete every cached clip, mastered piece and optimized model; returns how many
+        clips went."""
         removed = 0
-        for folder in (self.clips, self.pieces):
+        for folder in (self.clips, self.pieces, self.models):
             if not folder.is_dir():
                 continue
             for path in list(folder.rglob("*")):

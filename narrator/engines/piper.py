@@ -9,8 +9,11 @@ model's own level.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
+import os
 import shutil
 import socket
 import tempfile
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 import platformdirs
 
+from ..cache import cache_dir
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..voices import Voice
 from . import (
@@ -208,25 +212,92 @@ class PiperEngine(Engine):
 
 
 def _session(model: Path, use_cuda: bool, threads: int) -> Any:
-    """The ONNX session, on *threads* CPU threads."""
+    """The ONNX session, on *threads* CPU threads.
+
+    On a CPU, the graph ONNX Runtime optimized for this machine is kept in the cache
+    folder (``models/``) and loaded as it is next time: 0.08 s against 0.23 s for
+    joe's model, with the same speed of inference."""
     import onnxruntime
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # Memory patterns are planned and kept per input shape, and every sentence has its
-    # own length: with them, memory grows with the length of the book.
-    options.enable_mem_pattern = False
-    # The engine always shares the cores (with the mastering of what it has spoken, or
-    # with other --jobs workers), and threads that spin while they wait would take
-    # them.  Not spinning also speaks faster on a busy 2-core machine (6.7-6.9 s
-    # against 7.1-8.0 s for the sample story).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    providers: list[Any] = (
-        [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})]
-        if use_cuda else ["CPUExecutionProvider"]
-    )  # fmt: skip
-    return onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
+    def options() -> Any:
+        chosen = onnxruntime.SessionOptions()
+        chosen.intra_op_num_threads = threads
+        chosen.inter_op_num_threads = 1
+        chosen.log_severity_level = 3  # no warnings on the user's terminal
+        # Memory patterns are planned and kept per input shape, and every sentence has
+        # its own length: with them, memory grows with the length of the book.
+        chosen.enable_mem_pattern = False
+        # The engine always shares the cores (with the mastering of what it has spoken,
+        # or with other --jobs workers), and threads that spin while they wait would
+        # take them.  Not spinning also speaks faster on a busy 2-core machine
+        # (6.7-6.9 s against 7.1-8.0 s for the sample story).
+        chosen.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return chosen
+
+    if use_cuda:
+        cuda = [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})]
+        return onnxruntime.InferenceSession(str(model), sess_options=options(), providers=cuda)
+    cpu = ["CPUExecutionProvider"]
+    optimized = _optimized_path(model, onnxruntime.__version__)
+    if optimized is not None and optimized.is_file():
+        ready = options()
+        ready.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return onnxruntime.InferenceSession(str(optimized), sess_options=ready, providers=cpu)
+        except Exception as exc:  # damaged: made again below
+            logger.warning("optimized model %s unusable (%s): made again", optimized, exc)
+            with contextlib.suppress(OSError):
+                optimized.unlink()
+    chosen = options()
+    partial = None
+    if optimized is not None:
+        partial = optimized.with_name(f".{optimized.stem}.{os.getpid()}.part")
+        with contextlib.suppress(OSError):
+            optimized.parent.mkdir(parents=True, exist_ok=True)
+            chosen.optimized_model_filepath = str(partial)
+    try:
+        session = onnxruntime.InferenceSession(str(model), sess_options=chosen, providers=cpu)
+    except Exception:
+        if partial is None or not chosen.optimized_model_filepath:
+            raise
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        # Saving the optimized graph failed (a full disk, say): load without saving it.
+        return onnxruntime.InferenceSession(str(model), sess_options=options(), providers=cpu)
+    if partial is not None and optimized is not None:
+        try:
+            os.replace(partial, optimized)
+        except OSError:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+    return session
+
+
+def _optimized_path(model: Path, runtime: str) -> Path | None:
+    """Where ONNX Runtime's optimized graph of *model* is kept for this machine and
+    version of ONNX Runtime (the graph may use instructions only this CPU has)."""
+    try:
+        stat = model.stat()
+    except OSError:
+        return None
+    identity = json.dumps({
+        "runtime": runtime, "model": str(model.resolve()), "size": stat.st_size,
+        "mtime": stat.st_mtime_ns, "cpu": _cpu_identity(), "v": 1,
+    }, sort_keys=True)  # fmt: skip
+    key = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return cache_dir() / "models" / f"{model.stem}-{key}.onnx"
+
+
+def _cpu_identity() -> str:
+    """The processor's model and instruction-set flags (what an optimized graph needs)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            lines = [line for line in info if line.startswith(("model name", "flags"))]
+        return platform.machine() + "".join(sorted(set(lines)))
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
 
 
 def _use_cuda(device: str) -> bool:
