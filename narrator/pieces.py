@@ -682,9 +682,11 @@ class PieceMaster:
         if self.programme.analysis.available * BLOCK < checkpoint:
             return
         self._next_plan = round(checkpoint * PLAN_GROWTH)
-        if self.gain is not None and self.rendering.format.lossy:
+        if self.gain is not None and not self._shift_known:
             # What the learning pieces whose audio (and context) lies before the
-            # checkpoint say, at this gain.
+            # checkpoint say, at this gain.  Learnt once (the change hardly depends
+            # on the gain; the final one is learnt again at the end), so that later
+            # plans never wait for the background thread.
             learning = [i for i in self._learning()
                         if self._stop(i) + self._right_context() <= checkpoint]  # fmt: skip
             for index in learning:
