@@ -263,10 +263,16 @@ def test_predicted_loudness_follows_a_gain():
     assert abs(predicted - meter.integrated) <= 0.2
 
 
+def spiky_peaks_db(seed: int, count: int, spikes: int) -> np.ndarray:
+    """Random block peaks (dB) from -30 to +12, with *spikes* of them at +35."""
+    rng = np.random.default_rng(seed)
+    peaks_db = rng.uniform(-30, 12, count)
+    peaks_db[rng.integers(0, count, spikes)] = 35.0
+    return peaks_db
+
+
 def test_reduction_made_piece_by_piece_equals_the_whole():
-    rng = np.random.default_rng(11)
-    peaks_db = rng.uniform(-30, 12, 200_000)
-    peaks_db[rng.integers(0, 200_000, 300)] = 35.0
+    peaks_db = spiky_peaks_db(11, 200_000, 300)
     limiter = Limiter(22_050, -3.0)
     whole = limiter.reduction(peaks_db)
     stream = limiter.stream(peaks_db)
@@ -276,9 +282,7 @@ def test_reduction_made_piece_by_piece_equals_the_whole():
 
 
 def test_a_stretch_of_reduction_from_its_context_equals_the_whole():
-    rng = np.random.default_rng(12)
-    peaks_db = rng.uniform(-30, 12, 50_000)
-    peaks_db[rng.integers(0, 50_000, 100)] = 35.0
+    peaks_db = spiky_peaks_db(12, 50_000, 100)
     limiter = Limiter(22_050, -3.0)
     whole = limiter.reduction(peaks_db)
     blocks = ArrayBlocks(peaks_db)
