@@ -1,6 +1,7 @@
 """Benchmark: real-time factor of a full-size Coqui VITS through narrator's coqui engine.
 
     python benchmarks/bench_coqui.py [TEXT] [--sentences N] [--devices cpu,cuda]
+                                     [--batches 1,8] [--narrate cuda]
 
 Builds a VITS with coqui's default architecture (``VitsConfig()``: 192 hidden channels, six
 text-encoder layers, stochastic duration predictor, 512-channel HiFi-GAN decoder) and random
@@ -10,6 +11,11 @@ not depend on the weights, but the length of the audio does: the duration predic
 runs (so its cost counts) and its output is then replaced by :data:`FRAMES_PER_TOKEN` frames
 per input token, which makes the speech about as long as real narration (VITS puts a blank
 between characters: 8 frames, 93 ms, per character, about 11 characters a second).
+
+On each device the sentences are spoken one at a time and, on a GPU, also in batches
+(``synthesize_batch``, as narration does there: ``--batches``).  ``--narrate`` then narrates
+the whole TEXT with the loaded engine through :func:`narrator.narrate` (stitching, loudness,
+MP3), to show what the rest of the pipeline costs next to a fast engine.
 
 Real-time factor = synthesis seconds / audio seconds; below 1 is faster than real time.
 """
@@ -53,6 +59,7 @@ def build_full_size_vits(folder: Path) -> Path:
     from TTS.tts.models.vits import Vits
 
     torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
     config = VitsConfig(
         model_args=VitsArgs(init_discriminator=False),
         use_phonemes=False,
@@ -71,34 +78,65 @@ def sentences(path: Path, count: int) -> list[str]:
     return [s for s in found if len(s) > 20][:count]
 
 
-def bench(model_folder: Path, device: str, texts: list[str]) -> dict[str, float]:
+def load(model_folder: Path, device: str) -> tuple[Any, float]:
+    """The benchmark's engine on *device*, with fixed durations, warmed up."""
     from narrator.engines import load_engine
     from narrator.voices import Voice
 
     voice = Voice(name="bench", engine="coqui", model=str(model_folder), language="en",
-                  description="full-size VITS, random weights", seed=1)  # fmt: skip
+                  description="full-size VITS, random weights")  # fmt: skip
     started = time.perf_counter()
     engine = load_engine(voice, device=device)
-    load = time.perf_counter() - started
+    seconds = time.perf_counter() - started
     model = engine._model  # the benchmark fixes durations on the loaded model
     model.duration_predictor = FixedDurations(model.duration_predictor, FRAMES_PER_TOKEN)
     engine.synthesize("A warm-up sentence, not timed.")
+    return engine, seconds
+
+
+def bench(engine: Any, texts: list[str], batch: int) -> dict[str, float]:
+    """Speak *texts* in groups of *batch* (one at a time when 1)."""
+    groups = [texts[i : i + batch] for i in range(0, len(texts), batch)]
+    engine.batch_size = batch
+    engine.synthesize_batch(groups[0])  # warm-up: a new batch shape
     seconds, audio = [], 0.0
-    for text in texts:
+    for group in groups:
         began = time.perf_counter()
-        clip = engine.synthesize(text)
-        seconds.append(time.perf_counter() - began)
-        audio += len(clip) / engine.sample_rate
-    engine.close()
-    synthesis = sum(seconds)
+        clips = engine.synthesize_batch(group)
+        seconds.append((time.perf_counter() - began) / len(group))
+        audio += sum(len(clip) for clip in clips) / engine.sample_rate
+    synthesis = sum(s * len(g) for s, g in zip(seconds, groups, strict=True))
     return {
-        "load": load,
         "audio": audio,
         "synthesis": synthesis,
         "rtf": synthesis / audio,
         "median_sentence": statistics.median(seconds),
-        "threads": torch.get_num_threads(),
     }
+
+
+def bench_narrate(engine: Any, text: str, folder: Path) -> dict[str, float]:
+    """Narrate *text* to MP3 with the loaded *engine*; the whole pipeline's times."""
+    from narrator import narrate
+
+    voice = engine._voice
+    began = time.perf_counter()
+    done = narrate(text, folder / "narration.mp3", voice=voice, engine=engine, cache=False)
+    wall = time.perf_counter() - began
+    return {
+        "audio": done.duration,
+        "wall": wall,
+        "engine": done.stats.engine_seconds,
+        "rtf": wall / done.duration,
+        "sentences": done.stats.synthesized,
+        "loudness": done.mastered.loudness,
+        "peak": done.mastered.true_peak,
+    }
+
+
+def gpu_memory(device: str) -> str:
+    if not device.startswith("cuda"):
+        return "-"
+    return f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
 
 
 def main() -> None:
@@ -107,23 +145,45 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=10)
     parser.add_argument("--devices", default="cpu,cuda", help="comma-separated; cuda is "
                         "skipped when PyTorch finds no GPU")  # fmt: skip
+    parser.add_argument("--batches", default="1,8", help="batch sizes tried on a GPU (a CPU "
+                        "speaks one sentence at a time, as narration does there)")  # fmt: skip
+    parser.add_argument("--narrate", default="cuda", help="devices on which the whole TEXT is "
+                        "narrated with the loaded engine ('' for none)")  # fmt: skip
     args = parser.parse_args()
+    usable = [d for d in ("cpu", "cuda") if d != "cuda" or torch.cuda.is_available()]
+    devices = [d for d in args.devices.split(",") if d in usable]
+    narrated = [d for d in args.narrate.split(",") if d in usable]
     texts = sentences(args.text, args.sentences)
-    devices = [d for d in args.devices.split(",") if d != "cuda" or torch.cuda.is_available()]
-    with tempfile.TemporaryDirectory() as folder:
-        model = build_full_size_vits(Path(folder))
-        rows = {device: bench(model, device, texts) for device in devices}
-    gpu = torch.cuda.get_device_name(0) if "cuda" in rows else None
     chars = sum(len(t) for t in texts)
     print(f"full-size Coqui VITS (random weights), {len(texts)} sentences, {chars} characters, "
-          f"torch {torch.__version__}")  # fmt: skip
-    print(f"{'device':<8} {'threads':>7} {'load s':>7} {'audio s':>8} {'synth s':>8} "
-          f"{'RTF':>7} {'s/sentence':>10}")  # fmt: skip
-    for device, r in rows.items():
-        print(f"{device:<8} {r['threads']:>7} {r['load']:>7.2f} {r['audio']:>8.1f} "
-              f"{r['synthesis']:>8.2f} {r['rtf']:>7.3f} {r['median_sentence']:>10.3f}")  # fmt: skip
-    if gpu:
-        print(f"cuda: {gpu}")
+          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")  # fmt: skip
+    if "cuda" in usable:
+        print(f"cuda: {torch.cuda.get_device_name(0)}")
+    print(f"{'device':<8} {'batch':>5} {'load s':>7} {'audio s':>8} {'synth s':>8} "
+          f"{'RTF':>7} {'s/sentence':>10} {'GPU memory':>10}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        model = build_full_size_vits(Path(folder) / "model")
+        for device in sorted(set(devices) | set(narrated)):
+            engine, loaded = load(model, device)
+            try:
+                batches = [int(b) for b in args.batches.split(",")] if device == "cuda" else [1]
+                for batch in batches if device in devices else []:
+                    r = bench(engine, texts, batch)
+                    memory = gpu_memory(device)
+                    print(f"{device:<8} {batch:>5} {loaded:>7.2f} {r['audio']:>8.1f} "
+                          f"{r['synthesis']:>8.2f} {r['rtf']:>7.3f} "
+                          f"{r['median_sentence']:>10.3f} {memory:>10}", flush=True)  # fmt: skip
+                if device in narrated:
+                    engine.batch_size = engine._batch_size()
+                    n = bench_narrate(engine, args.text.read_text("utf-8"), Path(folder))
+                    rest, memory = n["wall"] - n["engine"], gpu_memory(device)
+                    print(f"narrate on {device} (batch {engine.batch_size}): "
+                          f"{n['sentences']:.0f} sentences, {n['audio']:.1f} s of audio in "
+                          f"{n['wall']:.2f} s (RTF {n['rtf']:.3f}); engine {n['engine']:.2f} s, "
+                          f"the rest {rest:.2f} s; {n['loudness']:.1f} LUFS, "
+                          f"{n['peak']:.1f} dBTP; GPU memory {memory}", flush=True)  # fmt: skip
+            finally:
+                engine.close()
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from narrator import narrate
 from narrator.cli import cli
 from narrator.engines import _BUILTIN, engine_class, load_engine
 from narrator.errors import OptionError, VoiceError
-from narrator.rendering import DEFAULT_LOUDNESS
+from narrator.rendering import DEFAULT_LOUDNESS, DEFAULT_TRUE_PEAK
 from narrator.voices import Voice, load_voice, parse_preset
 
 from .audio import decode, integrated_loudness
@@ -247,20 +247,69 @@ def test_device_cuda_without_a_gpu_is_a_clear_error(models: Path):
     assert not Path("story.mp3").exists()
 
 
-@pytest.mark.gpu
-def test_device_cuda_on_a_gpu(models: Path):
+def needs_a_gpu() -> None:
     import torch
 
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    engine = load_engine(load_voice(models / "single.toml"), device="cuda")
-    assert engine.describe()["device"].startswith("cuda")
-    assert len(engine.synthesize("Hello from the graphics card.")) > 0
-    # On a GPU, VITS speaks eight sentences per pass, each as long as on its own.
-    assert engine.batch_size == 8
-    texts = [f"Sentence {n} from the graphics card, in a batch." for n in range(11)]
-    batched = engine.synthesize_batch(texts)
-    assert [len(clip) for clip in batched] == [len(engine.synthesize(t)) for t in texts]
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two clips of the same length."""
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+@pytest.mark.gpu
+def test_device_cuda_on_a_gpu(models: Path, tmp_path: Path):
+    needs_a_gpu()
+    preset = write_preset(tmp_path / "calm.toml", models / "multi", speaker="bob",
+                          options={"noise_scale": 0})  # fmt: skip
+    voice = load_voice(preset)
+    auto = load_engine(voice, device="auto")
+    assert auto.describe()["device"].startswith("cuda")  # auto picks the GPU
+    auto.close()
+    gpu, cpu = load_engine(voice, device="cuda"), load_engine(voice, device="cpu")
+    try:
+        assert gpu.describe()["device"].startswith("cuda")
+        # On a GPU, VITS speaks eight sentences per pass, each as it sounds on its own,
+        # and as it sounds on the CPU (up to the GPU's rounding: cuDNN convolutions use TF32).
+        assert gpu.batch_size == 8
+        texts = [f"Sentence {n} from the graphics card, in a batch." for n in range(10)]
+        texts += ["", "Short.", "A rather longer sentence to speak, with a comma in it."]
+        batched = gpu.synthesize_batch(texts)
+        serial = [gpu.synthesize(t) for t in texts]
+        on_cpu = [cpu.synthesize(t) for t in texts]
+        assert [len(c) for c in batched] == [len(c) for c in serial] == [len(c) for c in on_cpu]
+        assert len(batched[10]) == 0
+        for b, s, c in zip(batched, serial, on_cpu, strict=True):
+            if len(c):
+                assert similarity(b[:-512], s[:-512]) > 0.999
+                assert similarity(s, c) > 0.99
+                assert np.abs(s - c).max() < 0.1
+    finally:
+        gpu.close()
+        cpu.close()
+
+
+@pytest.mark.gpu
+def test_read_with_device_cuda(models: Path):
+    needs_a_gpu()
+    decoded = {}
+    for device in ("cuda", "cpu"):
+        # WAV: the tiny model's random weights put most of its energy at its Nyquist
+        # frequency, which resampling for a 44.1 kHz MP3 removes.
+        result = invoke(["read", "story.md", "-o", f"{device}.wav", "--voice",
+                         str(models / "single.toml"), "--device", device, "--no-cache",
+                         "--quiet"])  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        decoded[device] = decode(f"{device}.wav")
+    gpu, cpu = decoded["cuda"], decoded["cpu"]
+    assert gpu.rate == cpu.rate
+    assert gpu.duration == pytest.approx(cpu.duration, abs=0.03)  # the same pauses and speech
+    assert integrated_loudness(gpu.audio, gpu.rate) == pytest.approx(
+        DEFAULT_LOUDNESS, abs=LOUDNESS_TOLERANCE
+    )
+    assert 20 * np.log10(np.abs(gpu.audio).max()) < DEFAULT_TRUE_PEAK
 
 
 def test_seed_makes_the_output_identical(models: Path):
