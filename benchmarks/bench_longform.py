@@ -11,7 +11,8 @@ rerun  Wall time of a first ``narrator read`` of a 500-sentence text, and of the
        re-run after one sentence changed (same clip cache).  Target: the re-run
        takes at most 5 % of the first run.
 jobs   Real-time factor (wall time / audio time) of ``narrator read`` with
-       ``--jobs 1`` and ``--jobs 2`` on about 5 minutes of text (``--no-cache``).
+       ``--jobs 1`` and ``--jobs 2`` on about 5 minutes of text (``--no-cache``), and
+       ``--jobs 4``, ``8`` and ``16`` where the machine has that many cores.
 
 Every narration runs the ``narrator`` command in a process of its own, started by a
 fresh helper process that reports the peak RSS of its children
@@ -319,6 +320,9 @@ def bench_jobs(folder: Path) -> list[list[str]]:
         ("--jobs 1, NARRATOR_ENGINE_THREADS=1", ["--jobs", "1"], one),
         ("--jobs 2, NARRATOR_ENGINE_THREADS=1", ["--jobs", "2"], one),
     ]  # fmt: skip
+    # More workers where there are cores for them.
+    cores = os.cpu_count() or 1
+    settings += [(f"--jobs {n}", ["--jobs", str(n)], {}) for n in (4, 8, 16) if n <= cores]
     for label, args, env in settings:
         slug = re.sub(r"\W+", "-", label).strip("-")
         # --no-cache: the second copy would otherwise come from the cache.
