@@ -228,6 +228,20 @@ def _final_period(match: re.Match[str]) -> str:
 _ROMAN = r"(?=[MDCLXVI])M{0,4}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
 _ROMAN_VALUES = {"M": 1000, "D": 500, "C": 100, "L": 50, "X": 10, "V": 5, "I": 1}
 _ROMAN_FULL = re.compile(rf"^{_ROMAN}$")
+_BY_LETTER = "|".join([
+    "items?", "grades?", "plans?", "types?", "class", "vitamins?", "options?", "sections?",
+    "parts?", "groups?", "levels?", "rows?", "columns?", "blocks?", "buildings?", "gates?",
+    "wings?", "sizes?", "cups?", "models?", "series", "exhibits?", "appendix", "figures?",
+    "tables?", "schedules?", "categor(?:y|ies)", "tiers?", "letters?", "points?", "squares?",
+    "platforms?", "terminals?", "hepatitis", "teams?", "sides?", "tracks?", "phases?",
+    "steps?", "stages?", "zones?", "areas?", "sectors?", "units?", "wards?", "floors?",
+    "versions?", "variants?", "samples?", "cases?", "scenarios?", "routes?", "lines?",
+    "forms?", "company", "battery", "squad", "division", "cells?", "boxes", "box",
+    "rooms?", "blood", "strains?", "list", "rank", "angle", "notes?", "keys?", "strings?",
+    "pages?", "questions?", "answers?", "choices?", "candidates?",
+])  # fmt: skip
+"""Words after which a lone A is the letter (Plan A, type A, vitamin A, grade A)."""
+
 _LETTER_LIKE = frozenset({"C", "D", "L", "M"})
 """Single letters that are more often letters than numerals (Class C, Type D)."""
 _HEADING_ROMAN = re.compile(rf"^({_ROMAN})((?:[.:]\s.*|\.?)$)")
@@ -728,7 +742,7 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
             said += " AM" if half.lower() == "a" else " PM"
         return said
 
-    @rule(r"(?<![\w.:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:]|\.\d)"
+    @rule(r"(?<![\w.:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?!\d|:\d|\.\d)"
           r"(?:\s?([AaPp])\.?\s?[Mm]\.?(?!\w))?"
           r"|(?<![\w.:,])(\d{1,2})\s?([AaPp])\.?[Mm](?:\.|(?!\w))")  # fmt: skip
     def _time(m: re.Match[str]) -> str | None:
@@ -742,7 +756,7 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
             return None
         return clock(hour, minute, second, half) + _final_period(m)
 
-    @rule(r"(?<![\w.:])(\d+):(\d+)(?![\w:]|\.\d)", needs=":")
+    @rule(r"(?<![\w.:])(\d+):(\d+)(?!\w|:\w|\.\d)", needs=":")
     def _ratio(m: re.Match[str]) -> str:
         return f"{n.integer(m.group(1))} to {n.integer(m.group(2))}"
 
@@ -918,6 +932,23 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         if m.group(2) == "I" and re.match(r"\s+[a-z]", m.string[m.end() :]):
             return None  # "Henry I know": the pronoun
         return f"{m.group(1)} the {n.ordinal(value).capitalize()}"
+
+    # The letter A, which espeak-ng reads as the article before a word: after a word
+    # that names things by letter ("items A through F", "grade A students", "vitamin
+    # A is"), in a range of letters ("A to Z", "A or B"), a key ("in A minor"), a
+    # mark ("an A", "A+").  A capital A elsewhere stays an article: verse starts its
+    # lines with capitals.
+    @rule(rf"\b((?i:{_BY_LETTER}))\s+A(?![\w'’-])", needs="A", digits=False)
+    def _letter_a(m: re.Match[str]) -> str:
+        return f"{m.group(1)} eigh"
+
+    @rule(r"(?<![\w'’-])A(?= (?:through|thru|to|or|and|versus|vs\.?|&) [A-HJ-Z](?![\w'’]))"
+          r"|(?:(?<=\bin )|(?<=\bof ))A(?= (?:major|minor|flat|sharp)\b)"
+          r"|(?:(?<=\ban )|(?<=\bAn ))A(?![\w'’+−-])|(?<![\w'’-])A([+−-])(?![\w+−-])",
+          needs="A", digits=False)  # fmt: skip
+    def _letter_a_elsewhere(m: re.Match[str]) -> str:
+        sign = m.group(1)
+        return "eigh" if sign is None else "eigh plus" if sign == "+" else "eigh minus"
 
     # Symbols.
     symbols = {
