@@ -14,16 +14,17 @@ The steps, in order, each on one sentence (or heading, or list item):
    (e.g., i.e., etc., vs., cf.), "No. 5", "pp. 10-12", "a.m."; months before a day.
 5. Numbers (English): phone numbers; dates (2024-05-01, Jan. 3rd, 3 January
    2024, 5/1/2024); times (9:45 a.m., 14:30); currency ($4.50, €12, £3m,
-   $1.2 billion); percentages; quantities with units (5 km, 20°C, 5-10 kg);
-   decades (1990s, '90s); ordinals (22nd); multiplication (4x4, 10x);
-   versions (3.11.7, v2); fractions (1/2, 1 ½); ranges (1990–1995, pages 10-12);
-   numbers inside words (B2B, mp3, COVID-19); signs (-5, +3); decimals;
+   $1.2 billion); short scales (1.5M, 2bn); percentages; quantities with units
+   (5 km, 20°C, 5-10 kg); decades (1990s, '90s); ordinals (22nd); multiplication
+   (4x4, 10x); versions (3.11.7, v2); fractions (1/2, 1 ½); ranges (1990–1995,
+   pages 10-12); numbers inside words (B2B, mp3, COVID-19); signs (-5, +3); decimals;
    thousands (3,497); years and plain numbers (see :func:`_is_year`).
    Other languages get cardinals, decimals and years from num2words, with the
    language's separators, where num2words knows the language; otherwise digits
    are left for the engine.
 6. Roman numerals after chapter-like words (Chapter IV, World War II), after
    monarchs' names (Henry VIII -> Henry the Eighth) and alone in headings.
+   The letter A where espeak-ng would say the article (items A to F, Plan A).
 7. Symbols: & + @ # = % ° § × ÷ ± ~ / _ and the like become words or go;
    emoji and other symbols that cannot be spoken are dropped and reported.
 8. White space is collapsed.  Sentence punctuation stays, for prosody; an
@@ -784,6 +785,14 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
             parts.append(f"{n.cardinal(value)} {cent if value == 1 else cents}")
         return minus + " and ".join(parts)
 
+    # Scales written short: "1.5M people", "2.3bn", "40mn".  A whole number before a
+    # single K, M or B stays as it is ("4K video", "a 2B pencil", "flat 2B").
+    @rule(r"(?<![\w.,])(\d+\.\d+)\s?([KMB]|bn|mn|tn)(?![\w'’])"
+          r"|(?<![\w.,])(\d[\d,]*)\s?(bn|mn|tn)(?![\w'’])", needs="KMBbmt")  # fmt: skip
+    def _short_scale(m: re.Match[str]) -> str:
+        amount, scale = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        return f"{number(amount)} {_SCALES[scale]}"
+
     # Quantities: a number or a range of them, then a unit.
     @rule(rf"(?<![\w.,])([-−+])?({_NUM})(?:\s?(?:[-–—]|to)\s?({_NUM}))?(\s?|-)({_UNIT})"
           r"(?![\w/²³])")  # fmt: skip
@@ -829,13 +838,15 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
 
     @rule(r"(?<![\w.])(v)?(\d+(?:\.\d+){2,})(?![\w]|\.\d)|(?<![\w.])v(?=\d)", needs=".v")
     def _version(m: re.Match[str]) -> str:
+        previous = _PREVIOUS_WORD.search(m.string, 0, m.start())
+        named = previous is not None and previous.group(1).lower() in ("version", "release")
         if m.group(2) is None:
-            return "version "
+            return "" if named else "version "  # "version v2.0": once
         parts = m.group(2).split(".")
         joint = " dot " if len(parts) == 4 and all(int(p) <= 255 for p in parts) else " point "
         said = joint.join(n.integer(p) if not (len(p) > 1 and p.startswith("0")) else n.digits(p)
                           for p in parts)  # fmt: skip
-        return ("version " if m.group(1) else "") + said
+        return ("version " if m.group(1) and not named else "") + said
 
     # Fractions.
     def fraction(top: int, bottom: int) -> str:
