@@ -393,8 +393,7 @@ def split(
     from .text import read_text, split_text
     from .voices import load_voice
 
-    if verbose:
-        _setup_logging(verbose, False)
+    _setup_logging(verbose, False)
     chosen = load_voice(voice)
     rendering = Rendering(sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
                           heading_pause=heading_pause, scene_pause=scene_pause)  # fmt: skip

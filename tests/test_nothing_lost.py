@@ -41,6 +41,7 @@ TOKENS = [
     "B2B", "v2.0", "1st", "+", "&", "@", "=", "😀", "👋🏽", "❤️", "\u200f", "\u200b", "\x00",
     "\x07", "\x0c", "\u2028", "שלום", "مرحبا", "é", "e\u0301", "ﬁ", "１２", "²", "word", "Word",
     "WORD", "I", "¹", " ", " ", " ", ",", ".", "...", "?", "!", '"', "“", "”", "'", "—", "–", "(",
+    "[^1]", "[^n]: ", "---\n", "title: ",
 ]  # fmt: skip
 
 
@@ -71,7 +72,8 @@ def check(text: str, language: str = "en_US") -> Script:
         assert any(a < end and b > start for a, b in said) or any(
             a <= start and b >= end for a, b in reported
         ), (word.group(), start, text, script.omissions)
-    starts = {"code block": ("```", "~~~"), "HTML comment": ("<!--",), "link reference": ("[",)}
+    starts = {"code block": ("```", "~~~"), "HTML comment": ("<!--",), "link reference": ("[",),
+              "footnote mark": ("[^", *"⁰¹²³⁴⁵⁶⁷⁸⁹"), "front matter": ("---",)}  # fmt: skip
     for omission in script.omissions:
         where = text[omission.start : omission.end]
         assert where.startswith(omission.text.rstrip("…"))
@@ -151,6 +153,15 @@ def test_left_out_markup_is_reported_with_its_reason() -> None:
     script = check(text)
     assert [(o.line, o.reason) for o in script.omissions] == [
         (1, "link target"), (3, "code block"), (7, "HTML comment"),
+    ]  # fmt: skip
+
+
+def test_front_matter_and_footnote_marks_are_left_out_and_reported() -> None:
+    text = "---\ntitle: Notes\ntags:\n  - a\n---\n# Notes\n\nA claim.[^1]\n\n[^1]: A source.\n"
+    script = check(text)
+    assert [s.text for s in script.segments] == ["Notes.", "A claim.", "Footnote one: A source."]
+    assert [(o.line, o.reason) for o in script.omissions] == [
+        (1, "front matter"), (8, "footnote mark"),
     ]  # fmt: skip
 
 

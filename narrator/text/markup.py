@@ -17,6 +17,10 @@ What is recognised, and how it is read:
 * Fenced code blocks (```` ``` ```` or ``~~~``) are skipped and reported; an
   opening fence that is never closed is read as text.  Indented text is prose
   (books indent paragraphs), never code.
+* YAML front matter at the very start (between ``---`` lines, ``key: value``
+  lines) is metadata, not read.
+* Footnotes: a mark (``word[^1]``) is not read; a definition (``[^1]: Text``) is
+  read where it stands, as "Footnote 1: Text".
 * HTML comments, HTML tags and link reference definitions are dropped; link
   syntax ``[text](url)`` reads its text, images ``![alt](src)`` their alt text;
   emphasis markers, inline code backticks and backslash escapes are not read.
@@ -79,7 +83,15 @@ _SETEXT = re.compile(r"^ {0,3}(=+|-{2,})[ \t]*$")
 _SCENE = re.compile(
     r"^[ \t]*(?:([*\-_=~•·—–])(?:[ \t]*\1){2,}|[*•·](?:[ \t]*[*•·]){2,}|⁂|#|§)[ \t]*$"
 )
-_REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*\S+.*$")
+_REFERENCE = re.compile(r"^ {0,3}\[(?!\^)[^\]]+\]:[ \t]*\S+.*$")
+_YAML_LINE = re.compile(r"^(?:[\w.-]+:(?:\s.*)?|\s+\S.*|-\s.*|#.*|\s*)$")
+"""A line of YAML front matter: a key, an indented or listed value, a comment, a blank."""
+FRONT_MATTER_LINES = 200
+"""Lines in which front matter must end."""
+_FOOTNOTE = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:")
+"""A footnote's definition (``[^1]: The text.``), read where it stands."""
+_FOOTNOTE_MARK = re.compile(r"\[\^[^\]\s]+\](?!:)")
+"""A footnote's mark in the text (``word[^1]``), not read."""
 _BULLET = re.compile(r"^([ \t]*)([-*+•])[ \t]+(?=\S)")
 _ORDERED = re.compile(r"^([ \t]*)(\d{1,3})([.)])[ \t]+(?=\S)")
 _TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
@@ -178,6 +190,7 @@ def inline(text: Mapped, dropped: list[Dropped]) -> Mapped:
     """
     if not any(c in text.text for c in "*_~`[]<>\\"):
         return text
+    text = _footnotes(text, dropped)
     text = _unwrap(text, _IMAGE, dropped, "image source")
     text = _unwrap(text, _LINK, dropped, "link target")
     text = _unwrap(text, _REF_LINK, dropped, "link reference")
@@ -190,6 +203,20 @@ def inline(text: Mapped, dropped: list[Dropped]) -> Mapped:
             break
         text = changed
     return _unwrap(text, _ESCAPE)
+
+
+def _footnotes(text: Mapped, dropped: list[Dropped]) -> Mapped:
+    """A footnote's definition is read as "Footnote 1: ..."; its marks are dropped."""
+    edits = []
+    definition = _FOOTNOTE.match(text.text)
+    if definition:
+        start, end = definition.span(1)
+        edits += [(definition.start(), start, "Footnote "), (end, definition.end(), ":")]
+    marks = list(_FOOTNOTE_MARK.finditer(text.text))
+    spans = text.source_spans(m.span() for m in marks)
+    dropped.extend(Dropped(start, end, "footnote mark") for start, end in spans)
+    edits += [(m.start(), m.end(), "") for m in marks]
+    return text.edit(sorted(edits)) if edits else text
 
 
 def _unwrap(
@@ -266,11 +293,25 @@ class _Lines:
             content = line.rstrip("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")
             lines.append((offset, offset + len(content)))
             offset += len(line)
-        index = 0
+        index = self._front_matter(lines)
         while index < len(lines):
             index = self._line(lines, index)
         self._flush()
         return self.raws
+
+    def _front_matter(self, lines: list[tuple[int, int]]) -> int:
+        """Skip YAML front matter (``---``, ``key: value`` lines, ``---``) at the very
+        start: the first line after it."""
+        if not lines or self.text[lines[0][0] : lines[0][1]].rstrip() != "---":
+            return 0
+        for index in range(1, min(len(lines), FRONT_MATTER_LINES)):
+            line = self.text[lines[index][0] : lines[index][1]]
+            if line.rstrip() in ("---", "...") and index > 1:
+                self.dropped.append(Dropped(0, lines[index][1], "front matter"))
+                return index + 1
+            if not _YAML_LINE.match(line):
+                return 0
+        return 0
 
     def _line(self, lines: list[tuple[int, int]], index: int) -> int:
         start, end = lines[index]
@@ -330,6 +371,10 @@ class _Lines:
         if _REFERENCE.match(line):
             self._flush()
             self.dropped.append(Dropped(start, end, "link reference"))
+            return
+        if _FOOTNOTE.match(line):
+            self._flush()
+            self._add(_Raw(PARAGRAPH, start + len(line) - len(line.lstrip()), end, quote=quote))
             return
         if _TABLE_ROW.match(line):
             self._flush()
