@@ -372,6 +372,9 @@ _LATIN = {
     "Corp.": "Corporation", "Bros.": "Brothers", "Jr.": "Junior", "Sr.": "Senior",
     "Esq.": "Esquire", "Ph.D.": "P H D", "PhD": "P H D", "a.m.": "AM", "p.m.": "PM",
     "A.M.": "AM", "P.M.": "PM", "w/o": "without", "et al.": "and others",
+    # At the start of a sentence:
+    "E.g.": "For example", "I.e.": "That is", "Cf.": "Compare", "Viz.": "Namely",
+    "Approx.": "Approximately", "Incl.": "Including", "Esp.": "Especially",
 }  # fmt: skip
 """Abbreviations read the same wherever they are."""
 
@@ -722,7 +725,7 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         if not 1 <= day <= 31:
             return None
         said = date(m.group(3), _MONTH_ALIASES[m.group(2).lower()], day, day_first=True)
-        return said[4:] if _after_the(m) else said
+        return (said[4:] if _after_the(m) else said) + _final_period(m)  # "4 Jan." ends it
 
     # Times.
     def clock(hour: int, minute: int, second: int | None, half: str | None) -> str:
@@ -882,6 +885,12 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
             return said
         said = f"{n.integer(m.group(2))} {n.integer(m.group(3))}"
         return f"{n.integer(whole)} {said}" if whole else said
+
+    # Codes of three or more groups of digits (ISBN 978-3-16-148410-0, part numbers):
+    # digit by digit, group by group; dates and phone numbers are read before.
+    @rule(r"(?<![\w.,+-])\d+(?:-\d+){2,}(?![\w-]|[.,]\d)", needs="-")
+    def _code(m: re.Match[str]) -> str:
+        return ", ".join(n.digits(group) for group in m.group(0).split("-"))
 
     # Ranges.
     @rule(r"(?<![\w.,])(\d{4}|\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s?([–—]|-(?=\d))\s?"
