@@ -14,7 +14,7 @@ The steps, in order, each on one sentence (or heading, or list item):
    (e.g., i.e., etc., vs., cf.), "No. 5", "pp. 10-12", "a.m."; months before a day.
 5. Numbers (English): phone numbers; dates (2024-05-01, Jan. 3rd, 3 January
    2024, 5/1/2024); times (9:45 a.m., 14:30); currency ($4.50, €12, £3m,
-   $1.2 billion); short scales (1.5M, 2bn); percentages; quantities with units
+   $1.2 billion, USD 250); powers (x^2, 10^-3); short scales (1.5M, 2bn); percentages; quantities with units
    (5 km, 20°C, 5-10 kg); decades (1990s, '90s); ordinals (22nd); multiplication
    (4x4, 10x); versions (3.11.7, v2); fractions (1/2, 1 ½); ranges (1990–1995,
    pages 10-12); numbers inside words (B2B, mp3, COVID-19); signs (-5, +3); decimals;
@@ -495,7 +495,15 @@ _CURRENCIES: dict[str, tuple[str, str, str, str]] = {
     "₩": ("won", "won", "", ""), "₽": ("ruble", "rubles", "kopek", "kopeks"),
     "₿": ("bitcoin", "bitcoins", "", ""), "CHF": ("Swiss franc", "Swiss francs", "centime",
     "centimes"),
+    # ISO codes, before or after the amount ("USD 250", "40 GBP"):
+    "USD": ("US dollar", "US dollars", "cent", "cents"),
+    "EUR": ("euro", "euros", "cent", "cents"), "GBP": ("pound", "pounds", "penny", "pence"),
+    "JPY": ("yen", "yen", "", ""), "CNY": ("yuan", "yuan", "", ""),
+    "INR": ("rupee", "rupees", "paisa", "paise"),
+    "CAD": ("Canadian dollar", "Canadian dollars", "cent", "cents"),
+    "AUD": ("Australian dollar", "Australian dollars", "cent", "cents"),
 }  # fmt: skip
+_CURRENCY_CODES = "|".join(c for c in _CURRENCIES if c.isalpha())
 _CURRENCY = "|".join(re.escape(c) for c in sorted(_CURRENCIES, key=len, reverse=True))
 _SCALES = {"thousand": "thousand", "million": "million", "billion": "billion",
            "trillion": "trillion", "k": "thousand", "K": "thousand", "m": "million",
@@ -623,6 +631,17 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
     # URLs and e-mail addresses.
     rules.append((_EMAIL, _email_reader("en"), "@", False))
     rules.append((_URL, _url_reader("en"), "./", False))
+
+    # Powers written with a caret: x^2, 10^-3.
+    @rule(r"(?<=[\w)])\^([-−]?\d+)(?![\w.,]\d|\w)", needs="^")
+    def _power(m: re.Match[str]) -> str:
+        power = m.group(1).replace("−", "-")
+        if power == "2":
+            return " squared"
+        if power == "3":
+            return " cubed"
+        sign = "minus " if power[0] == "-" else ""
+        return f" to the power of {sign}{n.integer(power.lstrip('-'))}"
 
     # Abbreviations.
     @rule(r"(?<!\w)#(?=\s?\d)|(?<!\w)~(?=\s?\d)", needs="#~")
@@ -766,7 +785,8 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
 
     # Money.
     @rule(rf"(?<![\w])([-−])?({_CURRENCY})\s?({_NUM})(?:\s?({_SCALE})(?![\w]))?"
-          rf"|(?<![\w.,])({_NUM})\s?(€|£|¥|₹)(?![\w])", needs="$€£¥₹₩₽₿F")  # fmt: skip
+          rf"|(?<![\w.,])({_NUM})\s?(€|£|¥|₹|{_CURRENCY_CODES})(?![\w])",
+          needs="$€£¥₹₩₽₿FDRPY")  # fmt: skip
     def _money(m: re.Match[str]) -> str | None:
         if m.group(2) is not None:
             sign, symbol, amount, scale = m.group(1), m.group(2), m.group(3), m.group(4)
