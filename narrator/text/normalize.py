@@ -14,11 +14,12 @@ The steps, in order, each on one sentence (or heading, or list item):
    (e.g., i.e., etc., vs., cf.), "No. 5", "pp. 10-12", "a.m."; months before a day.
 5. Numbers (English): phone numbers; dates (2024-05-01, Jan. 3rd, 3 January
    2024, 5/1/2024); times (9:45 a.m., 14:30); currency ($4.50, €12, £3m,
-   $1.2 billion, USD 250); powers (x^2, 10^-3); short scales (1.5M, 2bn); percentages; quantities with units
-   (5 km, 20°C, 5-10 kg); decades (1990s, '90s); ordinals (22nd); multiplication
-   (4x4, 10x); versions (3.11.7, v2); fractions (1/2, 1 ½); ranges (1990–1995,
-   pages 10-12); numbers inside words (B2B, mp3, COVID-19); signs (-5, +3); decimals;
-   thousands (3,497); years and plain numbers (see :func:`_is_year`).
+   $1.2 billion, USD 250); powers (x^2, 10^-3); short scales (1.5M, 2bn);
+   percentages; quantities with units (5 km, 20°C, 5-10 kg); decades (1990s,
+   '90s); ordinals (22nd); multiplication (4x4, 10x); versions (3.11.7, v2);
+   fractions (1/2, 1 ½); ranges (1990–1995, pages 10-12); codes (ISBN
+   978-3-16-148410-0); numbers inside words (B2B, mp3, COVID-19); signs (-5, +3);
+   decimals; thousands (3,497); years and plain numbers (see :func:`_is_year`).
    Other languages get cardinals, decimals and years from num2words, with the
    language's separators, where num2words knows the language; otherwise digits
    are left for the engine.
