@@ -487,6 +487,9 @@ _UNITS = _table("""
 
 _UNIT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 
+_PLAIN_LETTERS = {"Ø": "O", "ø": "o", "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "ı": "i"}
+"""Letters without a decomposition, as the plain letters they are read like."""
+
 _CURRENCIES: dict[str, tuple[str, str, str, str]] = {
     "$": ("dollar", "dollars", "cent", "cents"), "US$": ("dollar", "dollars", "cent", "cents"),
     "C$": ("Canadian dollar", "Canadian dollars", "cent", "cents"),
@@ -632,6 +635,18 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
     # URLs and e-mail addresses.
     rules.append((_EMAIL, _email_reader("en"), "@", False))
     rules.append((_URL, _url_reader("en"), "./", False))
+
+    # A letter with a diacritic standing alone (Ó Briain, à deux): espeak-ng spells it
+    # out ("O acute"), so it is read as its plain letter.
+    @rule(r"(?<![\w'’.-])[^\W\d_A-Za-z](?![\w'’.-])", digits=False)
+    def _lone_accented_letter(m: re.Match[str]) -> str | None:
+        letter = m.group(0)
+        if letter == "à" or ord(letter) > 0x24F:
+            return None  # "à la carte": espeak-ng says it; beyond Latin Extended-B: as written
+        plain = unicodedata.normalize("NFD", letter)[0]
+        if plain.isascii() and plain.isalpha():
+            return plain
+        return _PLAIN_LETTERS.get(letter)
 
     # Powers written with a caret: x^2, 10^-3.
     @rule(r"(?<=[\w)])\^([-−]?\d+)(?![\w.,]\d|\w)", needs="^")
