@@ -993,8 +993,9 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
     # that names things by letter ("items A through F", "grade A students", "vitamin
     # A is"), in a range of letters ("A to Z", "A or B"), a key ("in A minor"), a
     # mark ("an A", "A+").  A capital A elsewhere stays an article: verse starts its
-    # lines with capitals.
-    @rule(rf"\b((?i:{_BY_LETTER}))\s+A(?![\w'’-])", needs="A", digits=False)
+    # lines with capitals, and in Title Case ("Ten Questions A Reader Asks") an A
+    # before a capitalized word is the article.
+    @rule(rf"\b((?i:{_BY_LETTER}))\s+A(?![\w'’-]|\s+[A-Z][a-z])", needs="A", digits=False)
     def _letter_a(m: re.Match[str]) -> str:
         return f"{m.group(1)} eigh"
 
