@@ -617,6 +617,9 @@ class PieceMaster:
         self._background = ThreadPoolExecutor(
             1, "narrator-master", initializer=None if spare_cores > 0 else _lowest_priority
         )
+        # The pieces the codec's level change is learnt on are waited for at the next
+        # checkpoint, so they are made at normal priority, as soon as they can be.
+        self._learner = ThreadPoolExecutor(1, "narrator-learn")
         self._limiters: dict[float, Limiter] = {}
         self._lock = threading.Lock()
         self.passes = 1
@@ -653,7 +656,7 @@ class PieceMaster:
                 continue
             if not self._ready(index) or not (self._shift_known or self._learns(index)):
                 break  # (until the codec's level change is known, a plan is a guess)
-            self._submit(self._background, index)
+            self._submit(self._executor(index), index)
 
     def _ready(self, index: int) -> bool:
         """Whether the audio piece *index* needs is stitched and analysed."""
@@ -691,7 +694,7 @@ class PieceMaster:
                         if self._stop(i) + self._right_context() <= checkpoint]  # fmt: skip
             for index in learning:
                 if index not in self._jobs:
-                    self._submit(self._background, index)
+                    self._submit(self._executor(index), index)
             self._learn_shift(learning)
             self._shift_known = bool(learning)
         blocks = self.programme.analysis.view(checkpoint // BLOCK)
@@ -700,6 +703,10 @@ class PieceMaster:
         if gain != self.gain:
             logger.debug("planned gain %+.2f dB at %.0f s", gain, checkpoint / self.rate)
             self._set_gain(gain)
+
+    def _executor(self, index: int) -> ThreadPoolExecutor:
+        """Where piece *index* is made while synthesizing."""
+        return self._learner if self._learns(index) and not self._shift_known else self._background
 
     def _learns(self, index: int) -> bool:
         """Whether the codec's level change is learnt on piece *index*."""
@@ -763,6 +770,7 @@ class PieceMaster:
                     aim_now = self.rendering.loudness - shift
                     self._set_gain(_plan_gain(blocks, self.rate, aim_now, self.ceiling))
         self._background.shutdown(wait=True)
+        self._learner.shutdown(wait=True)
         if abs(loudness - aim) > LOUDNESS_TOLERANCE or peak > self._peak_limit:
             logger.warning("loudness %.1f LUFS, true peak %.1f dBTP after %d passes",
                            loudness, peak, self.passes)  # fmt: skip
@@ -907,6 +915,7 @@ class PieceMaster:
         for _job, future in self._jobs.values():
             future.cancel()
         self._background.shutdown(wait=True, cancel_futures=True)
+        self._learner.shutdown(wait=True, cancel_futures=True)
 
 
 def _lowest_priority() -> None:
