@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from narrator.pieces import (
     ENCODER_DELAY,
     MP3_FRAME,
     Mp3Pieces,
+    PieceMaster,
     _decode_mp3,
     _lowest_priority,
     _run,
@@ -237,6 +239,29 @@ def test_without_a_spare_core_the_background_thread_only_takes_idle_time() -> No
     thread.join()
     assert seen == [19]
     assert os.getpriority(os.PRIO_PROCESS, 0) < 19  # the process itself is untouched
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities")
+def test_the_pieces_that_teach_the_codec_are_made_first_at_normal_priority(
+    voice22, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The next checkpoint waits for them: made at the lowest priority, they would
+    # only get the CPU once the engine ran out of work.
+    made: list[tuple[bool, str, int]] = []
+    make = PieceMaster._make
+
+    def spy(self: PieceMaster, job: Any) -> Any:
+        thread = threading.current_thread().name
+        made.append((job.learn, thread, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        return make(self, job)
+
+    monkeypatch.setattr(PieceMaster, "_make", spy)
+    text = chapter_text() + "\n\n" + chapter_text().replace("Paragraph", "Part")
+    narrate(text, tmp_path / "story.mp3", voice=voice22, cache=False)
+    learn, thread, nice = made[0]
+    assert learn and thread.startswith("narrator-learn")
+    assert nice == os.getpriority(os.PRIO_PROCESS, 0) < 19
+    assert any(not learn for learn, _, _ in made)
 
 
 def test_mp3_pieces_decode_without_libsndfile_mp3_too(monkeypatch: pytest.MonkeyPatch) -> None:
