@@ -19,15 +19,18 @@ The steps, in order, each on one sentence (or heading, or list item):
    '90s); ordinals (22nd); multiplication (4x4, 10x); versions (3.11.7, v2);
    fractions (1/2, 1 ½); ranges (1990–1995, pages 10-12); codes (ISBN
    978-3-16-148410-0); numbers inside words (B2B, mp3, COVID-19); signs (-5, +3);
-   decimals; thousands (3,497); years and plain numbers (see :func:`_is_year`).
+   decimals; thousands (3,497); durations (6m 30s, 45s); plurals of digits (7s);
+   years and plain numbers (see :func:`_is_year`).
    Other languages get cardinals, decimals and years from num2words, with the
    language's separators, where num2words knows the language; otherwise digits
    are left for the engine.
 6. Roman numerals after chapter-like words (Chapter IV, World War II), after
    monarchs' names (Henry VIII -> Henry the Eighth) and alone in headings.
    The letter A where espeak-ng would say the article (items A to F, Plan A).
-7. Symbols: & + @ # = % ° § × ÷ ± ~ / _ and the like become words or go;
-   emoji and other symbols that cannot be spoken are dropped and reported.
+7. Symbols: & + @ # = % ° § × ÷ ± ~ / _ and the like become words or go (a
+   slash before a unit of time or a person is "per": 180 pushes/day);
+   emoji, text emoticons (:-) :D) and other symbols that cannot be spoken are
+   dropped and reported.
 8. White space is collapsed.  Sentence punctuation stays, for prosody; an
    abbreviation's period that ends the sentence stays too.
 """
@@ -104,6 +107,21 @@ _SPACES = re.compile(r"\s+")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r" (?=[,.;:!?…](?:\s|$))")
 
 
+_EMOTICON = re.compile(r"(?<![\w:;])[:;][-']?[()DPp](?![\w()])")
+"""A text emoticon: ``:)``, ``;-)``, ``:D``, ``:P``."""
+
+
+def _drop_emoticons(text: Mapped, dropped: list[Dropped] | None) -> Mapped:
+    """*text* without emoticons, reported like emoji (espeak-ng reads ":D" as "colon D")."""
+    matches = list(_EMOTICON.finditer(text.text))
+    if not matches:
+        return text
+    if dropped is not None:
+        spans = text.source_spans(m.span() for m in matches)
+        dropped.extend(Dropped(start, end, UNSPEAKABLE) for start, end in spans)
+    return text.edit((m.start(), m.end(), " ") for m in matches)
+
+
 def _drop_symbols(text: Mapped, dropped: list[Dropped] | None) -> Mapped:
     """*text* without symbols that cannot be spoken; emoji and the like are reported."""
     edits: list[tuple[int, int, str]] = []
@@ -173,6 +191,8 @@ class Normalizer:
             text = text.sub(_HEADING_ROMAN, lambda m: self._heading_roman(m))
         if heading:
             text = text.sub(_FIRST_LOWER, lambda m: m.group(0).upper())
+        if ":" in text.text or ";" in text.text:
+            text = _drop_emoticons(text, dropped)
         text = _drop_symbols(text, dropped)
         text = text.sub(_SPACES, lambda m: None if m.group(0) == " " else " ")
         return text.sub(_SPACE_BEFORE_PUNCTUATION, "").strip()
@@ -489,6 +509,14 @@ _UNIT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 
 _PLAIN_LETTERS = {"Ø": "O", "ø": "o", "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "ı": "i"}
 """Letters without a decomposition, as the plain letters they are read like."""
+
+_PER = frozenset({
+    "second", "sec", "minute", "min", "hour", "hr", "day", "night", "week", "month", "year",
+    "annum", "person", "head", "capita", "user", "customer", "item", "unit", "page", "visit",
+    "game", "match", "seat", "mile", "gallon", "liter", "litre", "pound", "kg",
+})  # fmt: skip
+"""Words after a slash that make it "per" ("180 pushes/day", "$5/person")."""
+_WORD_AFTER = re.compile(r"[A-Za-z]+\b")
 
 _CURRENCIES: dict[str, tuple[str, str, str, str]] = {
     "$": ("dollar", "dollars", "cent", "cents"), "US$": ("dollar", "dollars", "cent", "cents"),
@@ -832,6 +860,29 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         amount, scale = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         return f"{number(amount)} {_SCALES[scale]}"
 
+    # Durations in short units: "1h 20m", "6m 30s", "2h30m15s".
+    @rule(r"(?<![\w.,])(?:(\d+)\s?h\s?)?(?:(\d+)\s?m(?:in)?\s?)(?:(\d{1,2})\s?s(?:ec)?)?(?![\w])",
+          needs="hms")  # fmt: skip
+    def _duration(m: re.Match[str]) -> str | None:
+        hours, minutes, seconds = m.groups()
+        if (hours is None) == (seconds is None) and hours is None:
+            return None  # "6m" alone is six metres
+        parts = [(hours, "hour"), (minutes, "minute"), (seconds, "second")]
+        said = [f"{n.cardinal(int(v))} {unit}{'' if int(v) == 1 else 's'}"
+                for v, unit in parts if v is not None]  # fmt: skip
+        return " and ".join([", ".join(said[:-1]), said[-1]] if len(said) > 1 else said)
+
+    @rule(r"(?<![\w.,'’])(\d{1,3})s(?![\w'’])", needs="s")
+    def _plural_or_seconds(m: re.Match[str]) -> str | None:
+        # "rolled 7s": sevens; "45s later": seconds; "the 60s" is a decade (read later).
+        digits = m.group(1)
+        if len(digits) == 1:
+            word = n.cardinal(int(digits))
+            return word + ("es" if word.endswith("x") else "s")
+        if digits.endswith("0"):
+            return None
+        return f"{n.cardinal(int(digits))} seconds"
+
     # Quantities: a number or a range of them, then a unit.
     @rule(rf"(?<![\w.,])([-−+])?({_NUM})(?:\s?(?:[-–—]|to)\s?({_NUM}))?(\s?|-)({_UNIT})"
           r"(?![\w/²³])")  # fmt: skip
@@ -1042,6 +1093,9 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
             return m.group(0)[:3] + " or"
         before = m.string[m.start() - 1]
         after = m.string[m.end()]
+        unit = _WORD_AFTER.match(m.string, m.end())
+        if unit and unit.group(0).lower() in _PER:
+            return " per "  # "180 pushes/day"
         return " or " if before.islower() and after.islower() else " "
 
     @rule("|".join(re.escape(s) for s in sorted(symbols, key=len, reverse=True)),
