@@ -100,8 +100,9 @@ def audit(source: str, spoken: Iterable[Mapped], dropped: Iterable[Dropped] = ()
             lost[-1] = (lost[-1][0], end, NOT_SPOKEN)
         else:
             lost.append((start, end, NOT_SPOKEN))
-    lost.extend((d.start, d.end, d.reason) for d in dropped if d.reason == UNSPEAKABLE)
-    lost.sort()
+    # Dropped symbols are reported whether or not they held a word (":D" does).
+    symbols = {(d.start, d.end, d.reason) for d in dropped if d.reason == UNSPEAKABLE}
+    lost = sorted(symbols.union(lost))
     where = Positions(source)
     omissions = []
     for start, end, reason in lost:
