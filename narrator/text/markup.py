@@ -12,6 +12,8 @@ What is recognised, and how it is read:
 * List items (``-``, ``*``, ``+``, ``•``, ``1.``, ``1)``) are items, read one by
   one; an ordered item's number is read.  Table rows are read as items, cell by cell.
 * Block quotes (``>``) are read as paragraphs.
+* Verse (a paragraph of three or more short lines, each after the first starting
+  with a capital) keeps a breath at the end of each line, as a comma gives it.
 * Scene breaks, a line of only ``***``, ``* * *``, ``---``, ``___``, ``⁂``, ``#``
   (and the like), give a long pause.
 * Fenced code blocks (```` ``` ```` or ``~~~``) are skipped and reported; an
@@ -97,6 +99,11 @@ _ORDERED = re.compile(r"^([ \t]*)(\d{1,3})([.)])[ \t]+(?=\S)")
 _TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
 _TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$")
 _LINE_BREAK = r"(?:\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029])"
+VERSE_LINE = 60
+VERSE_LINES = 3
+"""Characters a line of verse has at most, and lines a stanza has at least."""
+_STARTS_CAPITAL = re.compile(r"""^[\"'“‘(\[]*[^\W\d_a-z]""")
+_ENDS_CLAUSE = re.compile(r"""[,;:.!?…—–-][\"'”’)\]]*\s*$""")
 _JOIN = re.compile(rf"[ \t]*{_LINE_BREAK}[ \t]*")
 _JOIN_QUOTE = re.compile(rf"[ \t]*{_LINE_BREAK}[ \t]*(?:>[ \t]?)*[ \t]*")
 _CELL = re.compile(r"^[ \t]*\|[ \t]*|[ \t]*\|[ \t]*$|[ \t]*(?<!\\)\|[ \t]*")
@@ -168,7 +175,13 @@ def parse(text: str) -> tuple[list[Block], list[Dropped]]:
         if raw.kind == SCENE:
             blocks.append(Block(SCENE, body))
             continue
-        body = body.sub(_JOIN_QUOTE if raw.quote else _JOIN, " ")
+        join = _JOIN_QUOTE if raw.quote else _JOIN
+        if raw.kind == PARAGRAPH and _is_verse(join.split(body.text)):
+            # A line of verse ends with a breath, as a comma would give it.
+            body = body.sub(join, lambda m: " " if _ENDS_CLAUSE.search(m.string, 0, m.start())
+                            else ", ")  # fmt: skip
+        else:
+            body = body.sub(join, " ")
         if raw.table:
             body = body.sub(_CELL, lambda m: "" if m.start() == 0 or m.end() == len(m.string)
                             else ", ")  # fmt: skip
@@ -180,6 +193,17 @@ def parse(text: str) -> tuple[list[Block], list[Dropped]]:
             blocks.append(Block(kind, body, marker, raw.list_id))
     dropped.sort(key=lambda d: d.start)
     return blocks, dropped
+
+
+def _is_verse(lines: list[str]) -> bool:
+    """Whether a paragraph's lines are verse: three or more short lines, each after
+    the first starting with a capital (hard-wrapped prose goes on in lower case)."""
+    lines = [line.strip() for line in lines]
+    return (
+        len(lines) >= VERSE_LINES
+        and all(0 < len(line) <= VERSE_LINE for line in lines)
+        and all(_STARTS_CAPITAL.match(line) for line in lines[1:])
+    )
 
 
 def inline(text: Mapped, dropped: list[Dropped]) -> Mapped:
