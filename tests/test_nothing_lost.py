@@ -41,7 +41,7 @@ TOKENS = [
     "B2B", "v2.0", "1st", "+", "&", "@", "=", "😀", "👋🏽", "❤️", "\u200f", "\u200b", "\x00",
     "\x07", "\x0c", "\u2028", "שלום", "مرحبا", "é", "e\u0301", "ﬁ", "１２", "²", "word", "Word",
     "WORD", "I", "¹", " ", " ", " ", ",", ".", "...", "?", "!", '"', "“", "”", "'", "—", "–", "(",
-    "[^1]", "[^n]: ", "---\n", "title: ",
+    "[^1]", "[^n]: ", "---\n", "title: ", "[1]", "[2, 3]",
 ]  # fmt: skip
 
 
@@ -73,7 +73,8 @@ def check(text: str, language: str = "en_US") -> Script:
             a <= start and b >= end for a, b in reported
         ), (word.group(), start, text, script.omissions)
     starts = {"code block": ("```", "~~~"), "HTML comment": ("<!--",), "link reference": ("[",),
-              "footnote mark": ("[^", *"⁰¹²³⁴⁵⁶⁷⁸⁹"), "front matter": ("---",)}  # fmt: skip
+              "footnote mark": ("[^", *"⁰¹²³⁴⁵⁶⁷⁸⁹"), "front matter": ("---",),
+              "citation mark": ("[",)}  # fmt: skip
     for omission in script.omissions:
         where = text[omission.start : omission.end]
         assert where.startswith(omission.text.rstrip("…"))

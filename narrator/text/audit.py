@@ -31,7 +31,8 @@ _SHOWN = 60
 
 NOT_SPOKEN = "not spoken"
 ON_PURPOSE = frozenset({"HTML comment", "HTML tag", "link target", "link reference",
-                        "image source", "footnote mark", "front matter"})  # fmt: skip
+                        "image source", "footnote mark", "front matter",
+                        "citation mark"})  # fmt: skip
 """Reasons for omissions that are markup, left out by design (logged at debug level)."""
 
 

@@ -21,6 +21,8 @@ What is recognised, and how it is read:
   (books indent paragraphs), never code.
 * YAML front matter at the very start (between ``---`` lines, ``key: value``
   lines) is metadata, not read.
+* Numbered citations at the end of a clause (``holds [1, 3].``, ``text.[1][2]``) are
+  not read.
 * Footnotes: a mark (``word[^1]``) is not read; a definition (``[^1]: Text``) is
   read where it stands, as "Footnote 1: Text".
 * HTML comments, HTML tags and link reference definitions are dropped; link
@@ -90,6 +92,12 @@ _YAML_LINE = re.compile(r"^(?:[\w.-]+:(?:\s.*)?|\s+\S.*|-\s.*|#.*|\s*)$")
 """A line of YAML front matter: a key, an indented or listed value, a comment, a blank."""
 FRONT_MATTER_LINES = 200
 """Lines in which front matter must end."""
+_CITE = r"\[\d{1,3}(?:\s?[,–-]\s?\d{1,3})*\]"
+_CITATION = re.compile(
+    rf"(?<=[.,;:!?)\"”’])(?:{_CITE})+"  # attached after punctuation: "text.[1][2]"
+    rf"|(?<=[\w.,;:!?)\"”’]\s)(?:{_CITE})+(?=\s*(?:[.,;:!?)]|$))"  # "holds [1, 3]."
+)
+"""A numbered citation at the end of a clause: ``holds [1, 3].``, ``text.[1][2]``."""
 _FOOTNOTE = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:")
 """A footnote's definition (``[^1]: The text.``), read where it stands."""
 _FOOTNOTE_MARK = re.compile(r"\[\^[^\]\s]+\](?!:)")
@@ -217,6 +225,7 @@ def inline(text: Mapped, dropped: list[Dropped]) -> Mapped:
     text = _footnotes(text, dropped)
     text = _unwrap(text, _IMAGE, dropped, "image source")
     text = _unwrap(text, _LINK, dropped, "link target")
+    text = _citations(text, dropped)
     text = _unwrap(text, _REF_LINK, dropped, "link reference")
     text = _unwrap(text, _AUTOLINK)
     text = _drop_tags(text, dropped)
@@ -241,6 +250,16 @@ def _footnotes(text: Mapped, dropped: list[Dropped]) -> Mapped:
     dropped.extend(Dropped(start, end, "footnote mark") for start, end in spans)
     edits += [(m.start(), m.end(), "") for m in marks]
     return text.edit(sorted(edits)) if edits else text
+
+
+def _citations(text: Mapped, dropped: list[Dropped]) -> Mapped:
+    """Numbered citations after a word ("holds [1, 3].", "shown [12]") are not read."""
+    marks = list(_CITATION.finditer(text.text))
+    if not marks:
+        return text
+    spans = text.source_spans(m.span() for m in marks)
+    dropped.extend(Dropped(start, end, "citation mark") for start, end in spans)
+    return text.edit((m.start(), m.end(), "") for m in marks)
 
 
 def _unwrap(

@@ -403,7 +403,8 @@ _BEFORE_NUMBERS = {
     "no": "number", "nos": "numbers", "p": "page", "pp": "pages", "vol": "volume",
     "vols": "volumes", "ch": "chapter", "chap": "chapter", "fig": "figure", "figs": "figures",
     "para": "paragraph", "c": "circa", "ca": "circa", "est": "established", "sec": "section",
-    "art": "article", "op": "opus", "ep": "episode",
+    "art": "article", "op": "opus", "ep": "episode", "eq": "equation", "eqs": "equations",
+    "n": "note", "nn": "notes",
 }  # fmt: skip
 """Abbreviations read so only before a number ("No. 5", "pp. 10-12", "c. 1850")."""
 
@@ -692,7 +693,7 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
     def _number_sign(m: re.Match[str]) -> str:
         return "about " if m.group(0) == "~" else "number "
 
-    @rule(r"(?<![\w.])(" + "|".join(_BEFORE_NUMBERS) + r")\.(?=\s?\d)", re.IGNORECASE, needs=".")
+    @rule(r"(?<![\w.])(" + "|".join(_BEFORE_NUMBERS) + r")\.(?=\s?\(?\d)", re.IGNORECASE, needs=".")
     def _before_number(m: re.Match[str]) -> str:
         word = _BEFORE_NUMBERS[m.group(1).lower()]
         return word.capitalize() if _starts_sentence(m) else word

@@ -50,6 +50,11 @@ _ELLIPSIS_END = re.compile(r"""(?:\.{3,}|…)["'”’»)\]]*\s+(?=["'“‘«(\
 _INITIAL_END = re.compile(r"""(?<![\w.])([^\W\d_])\.["'”’»)\]]*\s+(?=["'“‘«(\[]*(\w+)(\.?))""")
 
 
+_BEFORE_A_NUMBER = frozenset({"art", "arts", "eq", "eqs", "n", "nn", "no", "nos", "op", "ep"})
+"""Abbreviations that end no sentence when a number follows them ("Eq. (2)", "n. 4")."""
+_NUMBER_START = re.compile(r"[(\[]?\d")
+
+
 class SentenceSplitter:
     """Splits a paragraph into sentences for one language."""
 
@@ -128,6 +133,8 @@ class SentenceSplitter:
             # German writes ordinals as "3.": "am 3. Mai" is one sentence, "Er war 30." is not.
             before = _WORD_BEFORE.search(previous, 0, match.start(1))
             return before is not None and before.group(1).lower() in self._ordinal_after
+        if word in _BEFORE_A_NUMBER and _NUMBER_START.match(piece):
+            return True  # "see Eq. (2)", "Art. 5", "n. 4"
         return word in self._non_terminal
 
 
