@@ -465,6 +465,7 @@ _UNITS = _table("""
     MW       | megawatt           | megawatts
     GW       | gigawatt           | gigawatts
     kWh      | kilowatt hour      | kilowatt hours
+    bp       | basis point        | basis points
     V        | volt               | volts
     mA       | milliamp           | milliamps
     mAh      | milliamp hour      | milliamp hours
