@@ -253,7 +253,8 @@ def _footnotes(text: Mapped, dropped: list[Dropped]) -> Mapped:
 
 
 def _citations(text: Mapped, dropped: list[Dropped]) -> Mapped:
-    """Numbered citations after a word ("holds [1, 3].", "shown [12]") are not read."""
+    """Numbered citations at the end of a clause ("holds [1, 3].", "text.[1][2]") are
+    not read; one inside a clause ("shown [12] by") is."""
     marks = list(_CITATION.finditer(text.text))
     if not marks:
         return text
