@@ -222,13 +222,16 @@ def inline(text: Mapped, dropped: list[Dropped]) -> Mapped:
     """
     if not any(c in text.text for c in "*_~`[]<>\\"):
         return text
-    text = _footnotes(text, dropped)
+    text = _footnote(text)
+    text = drop_matches(text, _FOOTNOTE_MARK, dropped, "footnote mark")
     text = _unwrap(text, _IMAGE, dropped, "image source")
     text = _unwrap(text, _LINK, dropped, "link target")
-    text = _citations(text, dropped)
+    # Citations at the end of a clause only ("holds [1, 3].", "text.[1][2]"); one
+    # inside a clause ("shown [12] by") is read.  Before reference links: "[1][2]".
+    text = drop_matches(text, _CITATION, dropped, "citation mark")
     text = _unwrap(text, _REF_LINK, dropped, "link reference")
     text = _unwrap(text, _AUTOLINK)
-    text = _drop_tags(text, dropped)
+    text = drop_matches(text, _HTML_TAG, dropped, "HTML tag", " ")  # (their names are words)
     text = _unwrap(text, _CODE_SPAN, group=2)
     for _ in range(3):
         changed = _unwrap(text, _EMPHASIS, group=2)
@@ -238,29 +241,31 @@ def inline(text: Mapped, dropped: list[Dropped]) -> Mapped:
     return _unwrap(text, _ESCAPE)
 
 
-def _footnotes(text: Mapped, dropped: list[Dropped]) -> Mapped:
-    """A footnote's definition is read as "Footnote 1: ..."; its marks are dropped."""
-    edits = []
+def _footnote(text: Mapped) -> Mapped:
+    """A footnote's definition, ``[^1]: Text``, read as "Footnote 1: Text"."""
     definition = _FOOTNOTE.match(text.text)
-    if definition:
-        start, end = definition.span(1)
-        edits += [(definition.start(), start, "Footnote "), (end, definition.end(), ":")]
-    marks = list(_FOOTNOTE_MARK.finditer(text.text))
-    spans = text.source_spans(m.span() for m in marks)
-    dropped.extend(Dropped(start, end, "footnote mark") for start, end in spans)
-    edits += [(m.start(), m.end(), "") for m in marks]
-    return text.edit(sorted(edits)) if edits else text
-
-
-def _citations(text: Mapped, dropped: list[Dropped]) -> Mapped:
-    """Numbered citations at the end of a clause ("holds [1, 3].", "text.[1][2]") are
-    not read; one inside a clause ("shown [12] by") is."""
-    marks = list(_CITATION.finditer(text.text))
-    if not marks:
+    if definition is None:
         return text
-    spans = text.source_spans(m.span() for m in marks)
-    dropped.extend(Dropped(start, end, "citation mark") for start, end in spans)
-    return text.edit((m.start(), m.end(), "") for m in marks)
+    start, end = definition.span(1)
+    return text.edit([(definition.start(), start, "Footnote "), (end, definition.end(), ":")])
+
+
+def drop_matches(
+    text: Mapped,
+    pattern: re.Pattern[str],
+    dropped: list[Dropped] | None,
+    reason: str,
+    replacement: str = "",
+) -> Mapped:
+    """*text* with each match of *pattern* replaced by *replacement*, and recorded in
+    *dropped* (when given) with *reason*."""
+    matches = list(pattern.finditer(text.text))
+    if not matches:
+        return text
+    if dropped is not None:
+        spans = text.source_spans(m.span() for m in matches)
+        dropped.extend(Dropped(start, end, reason) for start, end in spans)
+    return text.edit((m.start(), m.end(), replacement) for m in matches)
 
 
 def _unwrap(
@@ -284,16 +289,6 @@ def _unwrap(
     if dropped is not None and lost:
         dropped.extend(Dropped(start, end, reason) for start, end in text.source_spans(lost))
     return text.edit(e for e in edits if e[0] < e[1]) if edits else text
-
-
-def _drop_tags(text: Mapped, dropped: list[Dropped]) -> Mapped:
-    """HTML tags become spaces; recorded as dropped (their names are words)."""
-    matches = list(_HTML_TAG.finditer(text.text))
-    if not matches:
-        return text
-    spans = text.source_spans(m.span() for m in matches)
-    dropped.extend(Dropped(start, end, "HTML tag") for start, end in spans)
-    return text.edit((m.start(), m.end(), " ") for m in matches)
 
 
 def looks_like_heading(line: str) -> bool:

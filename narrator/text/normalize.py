@@ -45,7 +45,7 @@ from functools import lru_cache
 
 from .lexicon import Lexicon
 from .mapped import Mapped
-from .markup import Dropped
+from .markup import Dropped, drop_matches
 from .numbers import Numbers
 
 UNSPEAKABLE = "unspeakable symbol"
@@ -109,17 +109,6 @@ _SPACE_BEFORE_PUNCTUATION = re.compile(r" (?=[,.;:!?…](?:\s|$))")
 
 _EMOTICON = re.compile(r"(?<![\w:;])[:;][-']?[()DPp](?![\w()])")
 """A text emoticon: ``:)``, ``;-)``, ``:D``, ``:P``."""
-
-
-def _drop_emoticons(text: Mapped, dropped: list[Dropped] | None) -> Mapped:
-    """*text* without emoticons, reported like emoji (espeak-ng reads ":D" as "colon D")."""
-    matches = list(_EMOTICON.finditer(text.text))
-    if not matches:
-        return text
-    if dropped is not None:
-        spans = text.source_spans(m.span() for m in matches)
-        dropped.extend(Dropped(start, end, UNSPEAKABLE) for start, end in spans)
-    return text.edit((m.start(), m.end(), " ") for m in matches)
 
 
 def _drop_symbols(text: Mapped, dropped: list[Dropped] | None) -> Mapped:
@@ -191,8 +180,8 @@ class Normalizer:
             text = text.sub(_HEADING_ROMAN, lambda m: self._heading_roman(m))
         if heading:
             text = text.sub(_FIRST_LOWER, lambda m: m.group(0).upper())
-        if ":" in text.text or ";" in text.text:
-            text = _drop_emoticons(text, dropped)
+        if ":" in text.text or ";" in text.text:  # reported like emoji (espeak-ng: "colon D")
+            text = drop_matches(text, _EMOTICON, dropped, UNSPEAKABLE, " ")
         text = _drop_symbols(text, dropped)
         text = text.sub(_SPACES, lambda m: None if m.group(0) == " " else " ")
         return text.sub(_SPACE_BEFORE_PUNCTUATION, "").strip()
