@@ -856,7 +856,7 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
           needs="hms")  # fmt: skip
     def _duration(m: re.Match[str]) -> str | None:
         hours, minutes, seconds = m.groups()
-        if (hours is None) == (seconds is None) and hours is None:
+        if hours is None and seconds is None:
             return None  # "6m" alone is six metres
         parts = [(hours, "hour"), (minutes, "minute"), (seconds, "second")]
         said = [f"{n.cardinal(int(v))} {unit}{'' if int(v) == 1 else 's'}"
