@@ -249,16 +249,16 @@ def _session(model: Path, use_cuda: bool, threads: int) -> Any:
             with contextlib.suppress(OSError):
                 optimized.unlink()
     chosen = options()
-    partial = None
+    partial = None  # where the optimized graph is saved, when its folder can be made
     if optimized is not None:
-        partial = optimized.with_name(f".{optimized.stem}.{os.getpid()}.part")
         with contextlib.suppress(OSError):
             optimized.parent.mkdir(parents=True, exist_ok=True)
+            partial = optimized.with_name(f".{optimized.stem}.{os.getpid()}.part")
             chosen.optimized_model_filepath = str(partial)
     try:
         session = onnxruntime.InferenceSession(str(model), sess_options=chosen, providers=cpu)
     except Exception:
-        if partial is None or not chosen.optimized_model_filepath:
+        if partial is None:
             raise
         with contextlib.suppress(OSError):
             partial.unlink()
