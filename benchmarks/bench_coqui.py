@@ -99,18 +99,19 @@ def bench(engine: Any, texts: list[str], batch: int) -> dict[str, float]:
     groups = [texts[i : i + batch] for i in range(0, len(texts), batch)]
     engine.batch_size = batch
     engine.synthesize_batch(groups[0])  # warm-up: a new batch shape
-    seconds, audio = [], 0.0
+    per_sentence, synthesis, audio = [], 0.0, 0.0
     for group in groups:
         began = time.perf_counter()
         clips = engine.synthesize_batch(group)
-        seconds.append((time.perf_counter() - began) / len(group))
+        seconds = time.perf_counter() - began
+        synthesis += seconds
+        per_sentence.append(seconds / len(group))
         audio += sum(len(clip) for clip in clips) / engine.sample_rate
-    synthesis = sum(s * len(g) for s, g in zip(seconds, groups, strict=True))
     return {
         "audio": audio,
         "synthesis": synthesis,
         "rtf": synthesis / audio,
-        "median_sentence": statistics.median(seconds),
+        "median_sentence": statistics.median(per_sentence),
     }
 
 
