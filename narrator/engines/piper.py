@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import platformdirs
 
-from ..cache import cache_dir
+from ..cache import ClipCache
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..voices import Voice
 from . import (
@@ -285,7 +285,7 @@ def _optimized_path(model: Path, runtime: str) -> Path | None:
         "mtime": stat.st_mtime_ns, "cpu": _cpu_identity(), "v": 1,
     }, sort_keys=True)  # fmt: skip
     key = hashlib.sha256(identity.encode()).hexdigest()[:32]
-    return cache_dir() / "models" / f"{model.stem}-{key}.onnx"
+    return ClipCache().models / f"{model.stem}-{key}.onnx"
 
 
 def _cpu_identity() -> str:
