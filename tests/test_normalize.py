@@ -1,6 +1,6 @@
 """Normalization: golden files in ``tests/data/normalize`` and the pieces behind them.
 
-The golden files use the format described in ``test_split.py``; each covers one
+The golden files use the format described in ``golden.py``; each covers one
 rule (numbers, dates, currency, units, abbreviations, URLs, symbols, other
 languages, ...).  The tests below pin down what the files cannot show.
 """
@@ -11,13 +11,13 @@ import re
 
 import pytest
 
-from narrator.text import Normalizer, chunk, normalize
+from narrator.text import Normalizer, chunk, normalize, split_text
 from narrator.text.chunks import LONGEST_CHUNK, fit
 from narrator.text.mapped import Mapped
 from narrator.text.normalize import roman_value
 from narrator.text.numbers import Numbers, num2words_language
 
-from .test_split import DATA, check_golden_files, golden_cases, render, split_text
+from .golden import DATA, check_golden_files, golden_cases, render
 
 NORMALIZE = DATA / "normalize"
 
