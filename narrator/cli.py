@@ -97,6 +97,24 @@ _lexicon_option = click.option(
 )  # fmt: skip
 
 
+def _max_input_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    from .text.reader import parse_size
+
+    try:
+        return parse_size(value)
+    except NarratorError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+# The default is narrator.text.reader.MAX_INPUT_BYTES (a test keeps the two equal).
+_max_input_option = click.option(
+    "--max-input-size", "max_input", default="64M", show_default=True, metavar="SIZE",
+    envvar="NARRATOR_MAX_INPUT", show_envvar=True, callback=_max_input_size,
+    help="Refuse an input larger than this (bytes, or with K, M or G), so that an endless "
+         "pipe ends in an error.",
+)  # fmt: skip
+
+
 def _voice_option(help_text: str) -> Any:
     return click.option("-v", "--voice", "voice", default=DEFAULT_VOICE, show_default=True,
                         help=help_text)  # fmt: skip
@@ -185,6 +203,7 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 )
 @click.option("--title", default=None, help="Title tag. [default: the first heading]")
 @_lexicon_option
+@_max_input_option
 @click.option(
     "--author", default=None, help="Author tag; the voice is then tagged as the narrator."
 )
@@ -224,8 +243,8 @@ def read(
     speaker_wav: tuple[Path, ...], seed: int | None, device: str, accept_coqui_license: bool,
     sentence_pause: float, paragraph_pause: float, scene_pause: float, heading_pause: float,
     loudness: float, true_peak: float, fmt: str | None, bitrate: str, title: str | None,
-    lexicon: Path | None, author: str | None, subtitles: Path | None, split_chapters: bool,
-    jobs: int, no_cache: bool, as_json: bool, quiet: bool, verbose: int,
+    lexicon: Path | None, max_input: int, author: str | None, subtitles: Path | None,
+    split_chapters: bool, jobs: int, no_cache: bool, as_json: bool, quiet: bool, verbose: int,
 ) -> None:  # fmt: skip
     """Narrate INPUT (a text or Markdown file, or - for stdin) into one audio file."""
     from .engines import load_engine_in_background
@@ -251,15 +270,14 @@ def read(
     stream = sys.stdout.buffer if output == STDOUT else None
     if stream is not None and stream.isatty():
         raise click.UsageError("refusing to write audio to a terminal; redirect standard output")
-    if input != STDIN and not Path(input).is_file():
-        from .text import read_text
+    from .text import open_input
 
-        read_text(input)  # the error a missing file or a folder gets
+    # A missing file, a folder or a closed stdin fails now; the input is read once, later.
+    source = open_input(input)
     # The model loads (mostly outside the GIL) while the rest of narrator is imported
     # and the text is read and split.
     engine = load_engine_in_background(chosen, device=device)
     from .pipeline import narrate
-    from .text import read_text
 
     tags = {key: value for key, value in (("title", title), ("author", author)) if value}
     rendering = Rendering(
@@ -267,7 +285,8 @@ def read(
         heading_pause=heading_pause, scene_pause=scene_pause, loudness=loudness,
         true_peak=true_peak, format=audio_format, bitrate=kbps, tags=tags,
     )  # fmt: skip
-    text = read_text(input)
+    with source:
+        text = source.read(max_input)
     show = not quiet and sys.stderr.isatty()
     started = time.perf_counter()
     with _Progress(show) as progress:
@@ -370,6 +389,7 @@ class _Progress:
 @_seconds("--heading-pause", DEFAULT_HEADING_PAUSE, "Silence after a heading.")
 @_seconds("--scene-pause", DEFAULT_SCENE_PAUSE, "Silence at a scene break (***, ---).")
 @_lexicon_option
+@_max_input_option
 @click.option(
     "--json",
     "as_json",
@@ -384,8 +404,8 @@ class _Progress:
 )
 def split(
     input: str, voice: str, sentence_pause: float, paragraph_pause: float,
-    heading_pause: float, scene_pause: float, lexicon: Path | None, as_json: bool,
-    verbose: int,
+    heading_pause: float, scene_pause: float, lexicon: Path | None, max_input: int,
+    as_json: bool, verbose: int,
 ) -> None:  # fmt: skip
     """Show how INPUT is split into spoken segments, without synthesizing."""
     from .engines import engine_class
@@ -402,7 +422,8 @@ def split(
     except EngineError as exc:
         logger.warning("%s; chunks are shown as if the engine took any length", exc)
         limit = None
-    segments = split_text(read_text(input), language=chosen.language, rendering=rendering,
+    text = read_text(input, max_bytes=max_input)
+    segments = split_text(text, language=chosen.language, rendering=rendering,
                           lexicon=[lexicon, chosen.lexicon_path()], limit=limit)  # fmt: skip
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in segments], indent=2, ensure_ascii=False))

@@ -71,9 +71,10 @@ def test_decoded_crlf_and_cr_become_lf() -> None:
     assert decode_text(b"One.\r\nTwo.\rThree.\n") == "One.\nTwo.\nThree.\n"
 
 
-def test_empty_text_has_no_segments() -> None:
-    assert split_text("") == []
-    assert split_text("\n  \n\t\n") == []
+def test_empty_text_has_nothing_to_narrate() -> None:
+    for text in ("", "\n  \n\t\n", "?!\n\n* * *\n"):
+        with pytest.raises(InputError, match="there is nothing to narrate"):
+            split_text(text)
 
 
 # --- pauses follow the rendering ------------------------------------------------

@@ -16,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ..rendering import Boundary, Rendering
 from . import markup
 from .audit import ON_PURPOSE, Omission, Positions, audit
@@ -170,11 +171,25 @@ def split_text(
 
     See :func:`prepare` for the arguments.  What cannot be spoken is logged:
     skipped code blocks as warnings, unspeakable text at info level (shown with
-    ``--verbose``), markup left out on purpose at debug level.
+    ``--verbose``), markup left out on purpose at debug level.  A text with
+    nothing to speak (empty, or only punctuation, symbols, emoji, markup) raises
+    :class:`~narrator.errors.InputError`: there is nothing to narrate.
     """
     script = prepare(text, language=language, rendering=rendering, lexicon=lexicon, limit=limit)
     log_omissions(script.omissions)
+    if not script.segments:
+        raise InputError(nothing_to_read(text))
     return script.segments
+
+
+def nothing_to_read(text: str) -> str:
+    """The message for a *text* that has no segment: why there is nothing to narrate."""
+    if not text.strip():
+        return "the text is empty; there is nothing to narrate"
+    return (
+        "the text has no words or numbers to speak (only punctuation, symbols, emoji or "
+        "markup); there is nothing to narrate"
+    )
 
 
 def log_omissions(omissions: list[Omission]) -> None:
