@@ -576,9 +576,48 @@ _COUNT_BEFORE = _words(
     "unit platform channel exit highway no # p pp over under nearly almost exactly only "
     "some just the"
 )
+_AFTER_NUMERAL_I = _words("of and or nor is has does through to")
+"""Words after a lone "I" that make it a numeral: "Part I of", "Henry I and", "Act I is"
+(the pronoun would say "I am", "I have", "I do")."""
+_AFTER_PRONOUN_I = _words(
+    "am have had do did can could will would shall should must may might think thought "
+    "know knew believe guess suppose hope feel felt agree mean meant remember want wanted "
+    "like liked love loved need needed said say wrote read bought saw found got liked "
+    "never always also just still often really only"
+)
+"""Words after a lone "I" that make it the pronoun: "part I am", "Henry I know"."""
+_DETERMINERS = _words(
+    "the a an this that these those every each which what whichever any some no one another "
+    "my your his her its our their first last same only other next"
+)
+"""Words before a noun that make "the part I liked" a relative clause: "I" the pronoun."""
 _YEAR_AFTER = re.compile(r"\s*(?:AD|A\.D\.|BC|B\.C\.|BCE|B\.C\.E\.|CE|C\.E\.)(?!\w)")
 _NEXT_WORD = re.compile(r"\s+([^\W\d_][\w'’-]*)")
 _PREVIOUS_WORD = re.compile(r"(\w[\w.]*|#)\s*$")
+
+
+def _lone_i_is_pronoun(match: re.Match[str], keyword: int, *, name: bool = False) -> bool:
+    """Whether a lone "I" after the word in group *keyword* of *match* ("part I", "Henry I")
+    is the pronoun rather than the numeral one.
+
+    The word after it decides first: "of", "and", "is" make a numeral ("Part I of",
+    "Henry I and"), "am", "think", "liked" the pronoun ("the part I am proudest of").
+    No lower-case word after it (an end, a comma, a capital) is the numeral.  Else a
+    word in lower case before it ("in part I agree", "chapter I mean") or a
+    determiner before that word ("the Volume I bought") makes a relative clause: the
+    pronoun.  After a monarch's name (*name*), any other lower-case word does too
+    ("Henry I know"); after a capitalized keyword, it is the numeral ("World War I ended").
+    """
+    following = _NEXT_WORD.match(match.string, match.end())
+    if following is None or not following.group(1)[:1].islower():
+        return False
+    word = following.group(1).lower()
+    if word in _AFTER_NUMERAL_I:
+        return False
+    if word in _AFTER_PRONOUN_I or name or match.group(keyword)[:1].islower():
+        return True
+    previous = _PREVIOUS_WORD.search(match.string, 0, match.start(keyword))
+    return previous is not None and previous.group(1).lower() in _DETERMINERS
 
 
 def _is_year(match: re.Match[str], digits: str) -> bool:
@@ -1020,6 +1059,8 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         value = roman_value(m.group(2))
         if value is None or m.group(2) in _LETTER_LIKE:
             return None
+        if m.group(2) == "I" and _lone_i_is_pronoun(m, 1):
+            return None  # "the part I am proudest of": the pronoun
         return f"{m.group(1)} {n.cardinal(value)}"
 
     @rule(rf"\b({_MONARCHS})\s+({_ROMAN})(?![\w'’])", needs="IVXLCDM", digits=False)
@@ -1027,7 +1068,7 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         value = roman_value(m.group(2))
         if value is None or m.group(2) in _LETTER_LIKE:
             return None
-        if m.group(2) == "I" and re.match(r"\s+[a-z]", m.string[m.end() :]):
+        if m.group(2) == "I" and _lone_i_is_pronoun(m, 1, name=True):
             return None  # "Henry I know": the pronoun
         return f"{m.group(1)} the {n.ordinal(value).capitalize()}"
 
