@@ -459,6 +459,7 @@ _UNITS = _table("""
     mA       | milliamp           | milliamps
     mAh      | milliamp hour      | milliamp hours
     ms       | millisecond        | milliseconds
+    s        | second             | seconds
     sec      | second             | seconds
     secs     | seconds            | seconds
     min      | minute             | minutes
@@ -532,7 +533,16 @@ _SCALES = {"thousand": "thousand", "million": "million", "billion": "billion",
            "trillion": "trillion", "k": "thousand", "K": "thousand", "m": "million",
            "M": "million", "mn": "million", "bn": "billion", "b": "billion", "B": "billion",
            "tn": "trillion"}  # fmt: skip
-_SCALE = "|".join(sorted(_SCALES, key=len, reverse=True))
+_SCALE = "|".join(
+    f"(?i:{scale})" if len(scale) > 2 else scale for scale in sorted(_SCALES, key=len, reverse=True)
+)
+"""A scale after an amount; the words in any case ("$2.4 Billion" in a title), the
+letters as written ("2m" is millions, "2M" too, but "2 MN" is not a scale)."""
+
+
+def _scale(written: str) -> str:
+    return _SCALES.get(written) or _SCALES[written.lower()]
+
 
 _FRACTION_CHARS = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4),
                    "⅕": (1, 5), "⅖": (2, 5), "⅗": (3, 5), "⅘": (4, 5), "⅙": (1, 6),
@@ -620,6 +630,11 @@ def _lone_i_is_pronoun(match: re.Match[str], keyword: int, *, name: bool = False
     return previous is not None and previous.group(1).lower() in _DETERMINERS
 
 
+def _comparison(sign: str) -> str:
+    said = " less than " if sign[0] == "<" else " greater than "
+    return said + ("or equal to " if sign.endswith("=") else "")
+
+
 def _is_year(match: re.Match[str], digits: str) -> bool:
     """Whether a bare four-digit number is read as a year.
 
@@ -705,6 +720,12 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         if plain.isascii() and plain.isalpha():
             return plain
         return _PLAIN_LETTERS.get(letter)
+
+    # A comparison before a number, written tight or not ("tool<3", "n>=5", "<3 percent"),
+    # before the number is read.
+    @rule(r"(?<![^\w\s])[<>]=?(?=\s?[-−]?\.?\d)", needs="<>")
+    def _compare_number(m: re.Match[str]) -> str:
+        return _comparison(m.group(0))
 
     # Powers written with a caret: x^2, 10^-3.
     @rule(r"(?<=[\w)])\^([-−]?\d+)(?![\w.,]\d|\w)", needs="^")
@@ -869,7 +890,7 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
         one, many, cent, cents = _CURRENCIES[symbol]
         minus = "minus " if sign else ""
         if scale:
-            return f"{minus}{number(amount)} {_SCALES[scale]} {many}"
+            return f"{minus}{number(amount)} {_scale(scale)} {many}"
         whole, _, fraction = amount.partition(".")
         whole_value = int(whole.replace(",", "") or 0)
         if fraction and (len(fraction) > 2 or not cent):
@@ -915,11 +936,13 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
 
     # Quantities: a number or a range of them, then a unit.
     @rule(rf"(?<![\w.,])([-−+])?({_NUM})(?:\s?(?:[-–—]|to)\s?({_NUM}))?(\s?|-)({_UNIT})"
-          r"(?![\w/²³])")  # fmt: skip
+          r"(?![\w/²³])(\.(?=\s+[a-z\d]|\s*[,;:)]))?")  # fmt: skip
     def _quantity(m: re.Match[str]) -> str | None:
-        sign, first, second, joint, unit = m.groups()
+        sign, first, second, joint, unit, period = m.groups()
         if unit == "x" and (second or joint):
             return None
+        if unit == "s" and not joint:
+            return None  # "30s" is a decade or a plural ("the 30s", "7s"); "30 s" is seconds
         singular, plural = _UNITS[unit]
         last = second or first
         adjective = joint == "-"
@@ -929,6 +952,8 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
             said = ("plus " if sign == "+" else "minus ") + said
         if second:
             said += " to " + number(second)
+        # A unit's abbreviation point before the sentence goes on ("500 ft. and then")
+        # is not read as a sentence's end: *period* is dropped.
         return f"{said}{'-' if adjective else ' '}{metric(words)}"
 
     @rule(r"(?<!\w)(\d)['′]\s?(\d{1,2})(?:\"|″|'')", needs="'′")
@@ -1113,9 +1138,11 @@ def _english_rules(numbers: Numbers) -> list[Rule]:
     def _hashtag(m: re.Match[str]) -> str:
         return "hashtag "
 
-    @rule(r"(?<=\s)<(?=\s)|(?<=\s)>(?=\s)", needs="<>", digits=False)
+    # Comparisons between words: "x < y", "a >= b", with spaces (a lone "<" or ">"
+    # elsewhere is markup, not read); before a number, see _compare_number.
+    @rule(r"(?<=\s)[<>]=?(?=\s)", needs="<>", digits=False)
     def _compare(m: re.Match[str]) -> str:
-        return "less than" if m.group(0) == "<" else "greater than"
+        return _comparison(m.group(0))
 
     @rule(r"\b[Aa]nd/or\b|(?<=\w)/(?=\w)|(?<!\w)w/(?=\s)", needs="/", digits=False)
     def _slash(m: re.Match[str]) -> str:
