@@ -9,6 +9,11 @@ What is recognised, and how it is read:
   word (``Chapter IV``, ``Part Two: The Return``, ``Prologue``) or is a bare
   number (``12``, ``IV.``), ALL CAPS, or Title Case of two to eight words.
   A one-line paragraph such as ``He left.`` is never a heading.
+* A text with one paragraph per line and no blank lines (as many exported texts
+  are: some line longer than a hard wrap, nearly every line ending a sentence)
+  is read line by line: each line is a paragraph, and a short line without
+  punctuation at its end before a longer line is a heading.  Hard-wrapped prose
+  (lines that end mid-sentence), verse, and one sentence per line stay one paragraph.
 * List items (``-``, ``*``, ``+``, ``•``, ``1.``, ``1)``) are items, read one by
   one; an ordered item's number is read.  Table rows are read as items, cell by cell.
 * Block quotes (``>``) are read as paragraphs.
@@ -156,6 +161,13 @@ _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*\s*$")
 _TERMINAL = re.compile(r"[.!?…,;:\"'”’)\]]$")
 _MAX_HEADING_CHARS = 80
 _MAX_HEADING_WORDS = 10
+WRAP_WIDTH = 100
+"""Characters a hard-wrapped line has at most: a block with a longer line, whose lines
+all end sentences or are short headings, has one paragraph per line."""
+_OPEN_LINES = 4
+"""One line in this many, at most, ends mid-sentence in a text of one paragraph per line."""
+_ENDS_PARAGRAPH_LINE = re.compile(r"[.!?…:][\"'”’»)\]]*$")
+_INNER_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*\s+[\"'“‘«(]*[^\W\d_a-z]")
 
 
 def parse(text: str) -> tuple[list[Block], list[Dropped]]:
@@ -479,6 +491,80 @@ class _Lines:
         if raw is None:
             return
         self.current = None
+        if raw.kind == PARAGRAPH and raw.lines > 1 and not raw.quote:
+            lines = _line_spans(self.text, raw.start, raw.end)
+            groups = _paragraph_per_line([self.text[a:b] for a, b in lines])
+            if groups is not None:
+                for first, last, heading in groups:
+                    self.raws.append(_Raw(
+                        HEADING if heading else PARAGRAPH, lines[first][0], lines[last][1],
+                        lines=last - first + 1, candidate=not heading and first == last,
+                    ))  # fmt: skip
+                return
         if raw.kind == PARAGRAPH and raw.lines == 1 and not raw.quote:
             raw.candidate = True
         self.raws.append(raw)
+
+
+def _line_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The (start, end) of each line of ``text[start:end]``, without the spaces around it."""
+    spans = []
+    for match in re.finditer(r"[^\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+", text[start:end]):
+        line = match.group(0)
+        if line.strip():
+            left = len(line) - len(line.lstrip())
+            spans.append((start + match.start() + left, start + match.start() + len(line.rstrip())))
+    return spans
+
+
+def _open_short_line(line: str, following: str) -> bool:
+    """A line of a paragraph-per-line text that is a heading: short, no punctuation at
+    its end, and the next line a paragraph, starting as a sentence does and much
+    longer (a short line before another as short is verse, not a heading)."""
+    line, following = line.strip(), following.strip()
+    return (
+        len(line) <= _MAX_HEADING_CHARS
+        and len(line.split()) <= _MAX_HEADING_WORDS
+        and line[0] not in "\"'“‘«(-–—"
+        and not _TERMINAL.search(line)
+        and len(following) >= min(2 * len(line), _MAX_HEADING_CHARS)
+        and _STARTS_CAPITAL.match(following) is not None
+    )
+
+
+def _paragraph_per_line(lines: list[str]) -> list[tuple[int, int, bool]] | None:
+    """The paragraphs of a block of lines without blank lines between them, when it is a
+    text with one paragraph per line (as many exported texts are), else None: it is
+    hard-wrapped prose, one paragraph, read as it always was.
+
+    The paragraphs come as (first line, last line, is a heading).  The layout is one
+    paragraph per line when some line is longer than any hard wrap, when at most one
+    line in :data:`_OPEN_LINES` ends mid-sentence (hard-wrapped prose ends most of
+    its lines so), and when some line holds more than one sentence or is a heading
+    (one sentence per line, "semantic line breaks", and verse stay one paragraph).
+    In it, a short line without punctuation at its end before a longer line is a
+    heading; a line that ends mid-sentence goes on in the next line.
+    """
+    lines = [line.strip() for line in lines]
+    if len(lines) < 2 or _is_verse(lines) or max(map(len, lines)) <= WRAP_WIDTH:
+        return None
+    groups: list[tuple[int, int, bool]] = []
+    first, headings, open_lines = 0, 0, 0
+    for number, line in enumerate(lines):
+        following = lines[number + 1] if number + 1 < len(lines) else None
+        if following is not None and _open_short_line(line, following):
+            if first < number:  # an open line before it ends here
+                groups.append((first, number - 1, False))
+            groups.append((number, number, True))
+            headings += 1
+        elif following is None or _ENDS_PARAGRAPH_LINE.search(line):
+            groups.append((first, number, False))
+        else:
+            open_lines += 1
+            continue
+        first = number + 1
+    if open_lines * _OPEN_LINES > len(lines) - 1:
+        return None
+    if not headings and not any(_INNER_SENTENCE_END.search(line) for line in lines):
+        return None
+    return groups
