@@ -14,8 +14,9 @@ The steps, in order, each on one sentence (or heading, or list item):
    (e.g., i.e., etc., vs., cf.), "No. 5", "pp. 10-12", "a.m."; months before a day.
 5. Numbers (English): phone numbers; dates (2024-05-01, Jan. 3rd, 3 January
    2024, 5/1/2024); times (9:45 a.m., 14:30); currency ($4.50, €12, £3m,
-   $1.2 billion, USD 250); powers (x^2, 10^-3); short scales (1.5M, 2bn);
-   percentages; quantities with units (5 km, 20°C, 5-10 kg); decades (1990s,
+   $1.2 billion, $2.4 Billion, USD 250); powers (x^2, 10^-3); short scales (1.5M, 2bn);
+   percentages; comparisons before a number (<3, n>=5); quantities with units (5 km,
+   20°C, 5-10 kg, 30 s; "500 ft. and" loses the abbreviation's point); decades (1990s,
    '90s); ordinals (22nd); multiplication (4x4, 10x); versions (3.11.7, v2);
    fractions (1/2, 1 ½); ranges (1990–1995, pages 10-12); codes (ISBN
    978-3-16-148410-0); numbers inside words (B2B, mp3, COVID-19); signs (-5, +3);
@@ -25,7 +26,9 @@ The steps, in order, each on one sentence (or heading, or list item):
    language's separators, where num2words knows the language; otherwise digits
    are left for the engine.
 6. Roman numerals after chapter-like words (Chapter IV, World War II), after
-   monarchs' names (Henry VIII -> Henry the Eighth) and alone in headings.
+   monarchs' names (Henry VIII -> Henry the Eighth) and alone in headings; a lone
+   I there stays the pronoun before a verb or in a relative clause (the part I am
+   proudest of, in part I agree).
    The letter A where espeak-ng would say the article (items A to F, Plan A).
 7. Symbols: & + @ # = % ° § × ÷ ± ~ / _ and the like become words or go (a
    slash before a unit of time or a person is "per": 180 pushes/day);
@@ -592,7 +595,7 @@ _AFTER_NUMERAL_I = _words("of and or nor is has does through to")
 _AFTER_PRONOUN_I = _words(
     "am have had do did can could will would shall should must may might think thought "
     "know knew believe guess suppose hope feel felt agree mean meant remember want wanted "
-    "like liked love loved need needed said say wrote read bought saw found got liked "
+    "like liked love loved need needed said say wrote read bought saw found got "
     "never always also just still often really only"
 )
 """Words after a lone "I" that make it the pronoun: "part I am", "Henry I know"."""
