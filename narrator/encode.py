@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import subprocess
@@ -16,10 +17,12 @@ import numpy as np
 import soundfile as sf
 
 from .errors import OutputError
-from .rendering import AudioFormat
+from .rendering import DEFAULT_BITRATE, AudioFormat
 
 if TYPE_CHECKING:
     from .timeline import Chapter
+
+logger = logging.getLogger(__name__)
 
 MP3_RATE = 44_100
 """Narrations at a lower rate are resampled to this for MP3.  MPEG-2 layer III (the
@@ -159,6 +162,11 @@ def open_sink(
         args += ["-af", "aresample=resampler=soxr", "-ar", str(rate)]
     if fmt is AudioFormat.OGG and sample_rate < 32_000 and bitrate > VORBIS_MAX_LOW_RATE_BITRATE:
         args[args.index("-b:a") + 1] = f"{VORBIS_MAX_LOW_RATE_BITRATE}k"
+        logger.log(
+            logging.INFO if bitrate == DEFAULT_BITRATE else logging.WARNING,
+            "Ogg Vorbis at %d Hz takes at most %d kbit/s; using that instead of %d",
+            sample_rate, VORBIS_MAX_LOW_RATE_BITRATE, bitrate,
+        )  # fmt: skip
     metadata = None
     if chapters and fmt in (AudioFormat.M4A, AudioFormat.M4B):
         metadata = path.with_name(path.name + ".chapters")

@@ -152,15 +152,26 @@ def test_voices_json(fake_voice: str, user_dirs: Path):
     assert (joe["engine"], joe["language"], joe["model"]) == ("piper", "en_US", "en_US-joe-medium")
 
 
-def test_voices_with_a_broken_preset(user_dirs: Path):
-    (user_dirs / "bad.toml").write_text('name = "bad"\ncolour = "red"\n')
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('name = "bad"\ncolour = "red"\n', "unknown key colour (allowed: "),
+        ('name = "bad"\nengine = "piper"\nmodel = "m"\nlanguage = "en"\ndescription = "d"\n'
+         "seed = 99999999999\n", "seed must be a whole number from 0 to 4294967295, "
+                                 "not 99999999999; left out"),
+    ],
+)  # fmt: skip
+def test_voices_with_a_broken_preset_lists_the_others(user_dirs: Path, content: str, problem: str):
+    (user_dirs / "bad.toml").write_text(content)
     result = invoke(["voices"])
-    assert result.exit_code == 3
-    assert result.stdout == ""
-    assert result.stderr.startswith(
-        f"narrator: error: {user_dirs / 'bad.toml'}: unknown key colour"
-    )
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.stdout.splitlines()] == [
+        v.name for v in list_voices([])
+    ]
+    assert "joe" in result.stdout and "bad" not in result.stdout
+    assert result.stderr.startswith(f"narrator: warning: {user_dirs / 'bad.toml'}: {problem}")
     assert result.stderr.count("\n") == 1
+    assert invoke(["voices", "--json"]).stderr == result.stderr
 
 
 # split
