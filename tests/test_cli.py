@@ -426,6 +426,18 @@ def test_read_option_values_that_do_not_fit(fake_voice: str, story: Path, args, 
     assert sorted(p.name for p in story.parent.iterdir()) == ["story.txt"]
 
 
+def test_a_vorbis_bitrate_the_voice_rate_cannot_take_says_what_was_used(
+    fake_voice: str, story: Path
+):
+    result = invoke(["read", "story.txt", "-v", fake_voice, "-o", "x.ogg", "--bitrate", "128"])
+    assert result.exit_code == 0, result.output
+    assert (f"narrator: WARNING: Ogg Vorbis at {SAMPLE_RATE} Hz takes at most 80 kbit/s; "
+            "using that instead of 128\n") in result.stderr  # fmt: skip
+    assert sf.info(str(story.parent / "x.ogg")).duration > 1
+    quiet = invoke(["read", "story.txt", "-v", fake_voice, "-o", "y.ogg"])
+    assert quiet.exit_code == 0 and "WARNING" not in quiet.stderr
+
+
 @pytest.mark.parametrize(
     ("model", "message"),
     [
