@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -162,16 +163,22 @@ def open_sink(
         args += ["-af", "aresample=resampler=soxr", "-ar", str(rate)]
     if fmt is AudioFormat.OGG and sample_rate < 32_000 and bitrate > VORBIS_MAX_LOW_RATE_BITRATE:
         args[args.index("-b:a") + 1] = f"{VORBIS_MAX_LOW_RATE_BITRATE}k"
-        logger.log(
-            logging.INFO if bitrate == DEFAULT_BITRATE else logging.WARNING,
-            "Ogg Vorbis at %d Hz takes at most %d kbit/s; using that instead of %d",
-            sample_rate, VORBIS_MAX_LOW_RATE_BITRATE, bitrate,
-        )  # fmt: skip
+        _say_vorbis_cap(sample_rate, bitrate)
     metadata = None
     if chapters and fmt in (AudioFormat.M4A, AudioFormat.M4B):
         metadata = path.with_name(path.name + ".chapters")
         metadata.write_text(_ffmetadata(chapters), "utf-8")
     return FfmpegSink(path, args, muxer, sample_rate, metadata)
+
+
+@functools.cache
+def _say_vorbis_cap(sample_rate: int, bitrate: int) -> None:
+    """Say once (a warning when the bitrate was asked for) that Vorbis gets less."""
+    logger.log(
+        logging.INFO if bitrate == DEFAULT_BITRATE else logging.WARNING,
+        "Ogg Vorbis at %d Hz takes at most %d kbit/s; using that instead of %d",
+        sample_rate, VORBIS_MAX_LOW_RATE_BITRATE, bitrate,
+    )  # fmt: skip
 
 
 def _ffmetadata(chapters: Sequence[Chapter]) -> str:
