@@ -17,12 +17,15 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import platformdirs
+
+from .errors import NarratorError
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +55,21 @@ def clip_key(text: str, identity: dict[str, Any]) -> str:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write *data* to *path* so that a reader sees the old file or the whole new one,
-    never a part (a temporary file beside it, renamed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    never a part (a temporary file beside it, renamed).
+
+    A folder removed meanwhile (``narrator cache --clear`` while a narration runs) is
+    made again, once."""
+    for attempt in range(2):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _write_beside(path, data)
+            return
+        except FileNotFoundError:
+            if attempt:
+                raise
+
+
+def _write_beside(path: Path, data: bytes) -> None:
     fd, name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -63,6 +79,10 @@ def write_atomically(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(name)
         raise
+
+
+class CacheError(NarratorError):
+    """The cache folder cannot be read or cleared."""
 
 
 @dataclass
@@ -114,30 +134,62 @@ class ClipCache:
         except OSError as exc:
             logger.warning("could not write to the clip cache in %s: %s", self.directory, exc)
 
+    def _files(self, errors: list[OSError]) -> Iterator[Path]:
+        """Every file under the clips, pieces and models folders; a folder that cannot be
+        read is added to *errors* (one that does not exist is empty)."""
+
+        def failed(exc: OSError) -> None:
+            if not (isinstance(exc, FileNotFoundError) and exc.filename in tops):
+                errors.append(exc)
+
+        tops = [str(folder) for folder in (self.clips, self.pieces, self.models)]
+        for top in tops:
+            for folder, _, names in os.walk(top, onerror=failed):
+                for name in names:
+                    yield Path(folder, name)
+
     def usage(self) -> tuple[int, int]:
-        """(number of clips, bytes) in the cache, mastered pieces and models included."""
+        """(number of clips, bytes) in the cache, mastered pieces and models included;
+        :class:`CacheError` when a folder of it cannot be read."""
         count = size = 0
-        for folder in (self.clips, self.pieces, self.models):
-            if folder.is_dir():
-                for path in folder.rglob("*"):
-                    count += path.suffix == ".clip"
-                    with contextlib.suppress(OSError):
-                        size += path.stat().st_size if path.is_file() else 0
+        errors: list[OSError] = []
+        for path in self._files(errors):
+            count += path.suffix == ".clip"
+            with contextlib.suppress(OSError):
+                size += path.stat().st_size
+        if errors:
+            raise CacheError(f"cannot read the cache in {self.directory}: {_reason(errors[0])}")
         return count, size
 
     def clear(self) -> int:
         """Delete every cached clip, mastered piece and optimized model; returns how many
-        clips went."""
+        clips went.  :class:`CacheError` when anything could not be deleted (what could
+        is gone)."""
         removed = 0
-        for folder in (self.clips, self.pieces, self.models):
-            if not folder.is_dir():
+        errors: list[OSError] = []
+        for path in list(self._files(errors)):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue  # a narration running meanwhile renamed or removed it
+            except OSError as exc:
+                errors.append(exc)
                 continue
-            for path in list(folder.rglob("*")):
-                if path.is_file():
-                    with contextlib.suppress(OSError):
-                        path.unlink()
-                        removed += path.suffix == ".clip"
-            for sub in sorted(folder.rglob("*"), reverse=True):
+            removed += path.suffix == ".clip"
+        for folder in (self.clips, self.pieces, self.models):
+            subfolders = [walked[0] for walked in os.walk(folder)][1:]
+            for sub in sorted(subfolders, reverse=True):
                 with contextlib.suppress(OSError):
-                    sub.rmdir()
+                    os.rmdir(sub)
+        if errors:
+            more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
+            raise CacheError(
+                f"could not clear the cache in {self.directory}: {_reason(errors[0])}{more}; "
+                f"{removed} clip{'s' if removed != 1 else ''} removed"
+            )
         return removed
+
+
+def _reason(exc: OSError) -> str:
+    """*exc* in a few words: what went wrong, and with which file."""
+    return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -120,9 +121,19 @@ def _voice_option(help_text: str) -> Any:
                         help=help_text)  # fmt: skip
 
 
+class _FloatRange(click.FloatRange):
+    """A float in a range, never NaN or infinite (NaN compares false with both bounds)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 def _seconds(name: str, default: float, help_text: str) -> Any:
     return click.option(
-        name, type=click.FloatRange(0, 60), default=default, show_default=True,
+        name, type=_FloatRange(0, 60), default=default, show_default=True,
         metavar="SECONDS", help=help_text,
     )  # fmt: skip
 
@@ -135,7 +146,7 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 @_voice_option("Voice preset name (see `narrator voices`) or a preset .toml file.")
 @click.option(
     "--speed",
-    type=click.FloatRange(0.25, 4.0),
+    type=_FloatRange(0.25, 4.0),
     default=None,
     help="Speaking rate; 1.0 is the voice's own, 1.2 is 20% faster.",
 )
@@ -173,7 +184,7 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 )
 @click.option(
     "--loudness",
-    type=click.FloatRange(-50, -5),
+    type=_FloatRange(-50, -5),
     default=DEFAULT_LOUDNESS,
     show_default=True,
     metavar="LUFS",
@@ -181,7 +192,7 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 )
 @click.option(
     "--true-peak",
-    type=click.FloatRange(-20, 0),
+    type=_FloatRange(-20, 0),
     default=DEFAULT_TRUE_PEAK,
     show_default=True,
     metavar="DBTP",
@@ -261,6 +272,12 @@ def read(
             raise click.UsageError("reading standard input needs -o FILE (or -o - for stdout)")
         output = Path(input).with_suffix(f".{fmt or 'mp3'}").name
     audio_format = _output_format(output, fmt)
+    tags = {key: value for key, value in (("title", title), ("author", author)) if value}
+    rendering = Rendering(
+        sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
+        heading_pause=heading_pause, scene_pause=scene_pause, loudness=loudness,
+        true_peak=true_peak, format=audio_format, bitrate=kbps, tags=tags,
+    )  # fmt: skip
     _accept_license(accept_coqui_license)
     chosen = load_voice(voice).with_options(
         speaker=speaker, speed=speed, speaker_wav=speaker_wav, seed=seed
@@ -279,12 +296,6 @@ def read(
     engine = load_engine_in_background(chosen, device=device)
     from .pipeline import narrate
 
-    tags = {key: value for key, value in (("title", title), ("author", author)) if value}
-    rendering = Rendering(
-        sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
-        heading_pause=heading_pause, scene_pause=scene_pause, loudness=loudness,
-        true_peak=true_peak, format=audio_format, bitrate=kbps, tags=tags,
-    )  # fmt: skip
     with source:
         text = source.read(max_input)
     show = not quiet and sys.stderr.isatty()
@@ -298,7 +309,7 @@ def read(
             lexicon=lexicon,
         )  # fmt: skip
     if as_json:
-        click.echo(json.dumps(result.summary(), indent=2))
+        click.echo(json.dumps(result.summary(), indent=2, allow_nan=False))
     if not quiet:
         where = "standard output" if stream is not None else output
         elapsed = time.perf_counter() - started
@@ -409,7 +420,7 @@ def split(
 ) -> None:  # fmt: skip
     """Show how INPUT is split into spoken segments, without synthesizing."""
     from .engines import engine_class
-    from .errors import EngineError
+    from .errors import EngineError, VoiceError
     from .text import read_text, split_text
     from .voices import load_voice
 
@@ -419,7 +430,7 @@ def split(
                           heading_pause=heading_pause, scene_pause=scene_pause)  # fmt: skip
     try:
         limit = engine_class(chosen.engine).text_limit(chosen)
-    except EngineError as exc:
+    except (EngineError, VoiceError) as exc:
         logger.warning("%s; chunks are shown as if the engine took any length", exc)
         limit = None
     text = read_text(input, max_bytes=max_input)
@@ -440,9 +451,13 @@ def voices(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from .engines import model_status
+    from .errors import VoiceError
     from .voices import list_voices
 
-    found = list_voices()
+    broken: list[VoiceError] = []
+    found = list_voices(broken)
+    for error in broken:
+        click.echo(f"narrator: warning: {error}; left out", err=True)
     statuses = [model_status(v) for v in found]
     if as_json:
         rows = [

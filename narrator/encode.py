@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import shutil
 import subprocess
@@ -16,10 +18,12 @@ import numpy as np
 import soundfile as sf
 
 from .errors import OutputError
-from .rendering import AudioFormat
+from .rendering import DEFAULT_BITRATE, AudioFormat
 
 if TYPE_CHECKING:
     from .timeline import Chapter
+
+logger = logging.getLogger(__name__)
 
 MP3_RATE = 44_100
 """Narrations at a lower rate are resampled to this for MP3.  MPEG-2 layer III (the
@@ -159,11 +163,22 @@ def open_sink(
         args += ["-af", "aresample=resampler=soxr", "-ar", str(rate)]
     if fmt is AudioFormat.OGG and sample_rate < 32_000 and bitrate > VORBIS_MAX_LOW_RATE_BITRATE:
         args[args.index("-b:a") + 1] = f"{VORBIS_MAX_LOW_RATE_BITRATE}k"
+        _say_vorbis_cap(sample_rate, bitrate)
     metadata = None
     if chapters and fmt in (AudioFormat.M4A, AudioFormat.M4B):
         metadata = path.with_name(path.name + ".chapters")
         metadata.write_text(_ffmetadata(chapters), "utf-8")
     return FfmpegSink(path, args, muxer, sample_rate, metadata)
+
+
+@functools.cache
+def _say_vorbis_cap(sample_rate: int, bitrate: int) -> None:
+    """Say once (a warning when the bitrate was asked for) that Vorbis gets less."""
+    logger.log(
+        logging.INFO if bitrate == DEFAULT_BITRATE else logging.WARNING,
+        "Ogg Vorbis at %d Hz takes at most %d kbit/s; using that instead of %d",
+        sample_rate, VORBIS_MAX_LOW_RATE_BITRATE, bitrate,
+    )  # fmt: skip
 
 
 def _ffmetadata(chapters: Sequence[Chapter]) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -19,8 +21,8 @@ import numpy as np
 
 from .cache import ClipCache
 from .encode import atomic_output, copy_to_stream, read_blocks
-from .engines import Engine, engine_class, load_engine_in_background
-from .errors import OptionError
+from .engines import DEVICES, Engine, engine_class, load_engine_in_background
+from .errors import InputError, OptionError
 from .master import Mastered, Programme, export_range, master
 from .pieces import PieceMaster, PieceStore, piece_format
 from .rendering import AudioFormat, Rendering
@@ -97,10 +99,15 @@ class Narration:
         return self.elapsed / self.duration if self.duration else 0.0
 
     def summary(self) -> dict[str, object]:
-        """The facts a script wants, as plain JSON-able values."""
+        """The facts a script wants, as plain JSON-able values: a measure that is not a
+        finite number (the loudness of silence is -inf LUFS) is None."""
+
+        def finite(value: float, digits: int) -> float | None:
+            return round(value, digits) if math.isfinite(value) else None
+
         return {
             "output": str(self.output) if self.output else None,
-            "duration": round(self.duration, 3),
+            "duration": finite(self.duration, 3),
             "sample_rate": self.sample_rate,
             "sentences": len(self.segments),
             "synthesized": self.stats.synthesized,
@@ -108,10 +115,10 @@ class Narration:
             "chapters": len(self.chapters),
             "pieces": self.mastered.pieces,
             "pieces_reused": self.mastered.reused,
-            "loudness": round(self.mastered.loudness, 2),
-            "true_peak": round(self.mastered.true_peak, 2),
+            "loudness": finite(self.mastered.loudness, 2),
+            "true_peak": finite(self.mastered.true_peak, 2),
             "elapsed": round(self.elapsed, 3),
-            "rtf": round(self.rtf, 4),
+            "rtf": finite(self.rtf, 4),
             "voice": self.voice.name,
         }
 
@@ -153,6 +160,8 @@ def narrate(
     before normalization; its entries win over the voice preset's own lexicon.
     """
     started = time.perf_counter()
+    _check_arguments(text, output, voice, rendering, device, engine, progress, fallback_title,
+                     cache, jobs, subtitles, split_chapters, lexicon)  # fmt: skip
     voice = load_voice(voice)
     rendering = rendering or Rendering()
     if isinstance(output, (str, Path)):
@@ -208,6 +217,62 @@ def narrate(
             temporary.write_text(render_subtitles(result.cues, subtitle_path), "utf-8")
     result.elapsed = time.perf_counter() - started
     return result
+
+
+def _check_arguments(
+    text: object, output: object, voice: object, rendering: object, device: object,
+    engine: object,
+    progress: object, fallback_title: object, cache: object, jobs: object, subtitles: object,
+    split_chapters: object, lexicon: object,
+) -> None:  # fmt: skip
+    """Raise :class:`InputError` or :class:`OptionError` with a message for the caller
+    unless :func:`narrate`'s arguments have the types it documents."""
+
+    def wrong(name: str, wanted: str, value: object) -> OptionError:
+        return OptionError(f"narrate(): {name} must be {wanted}, not {_shown(value)}")
+
+    if not isinstance(text, str):
+        hint = "; decode it first (text.decode('utf-8'))" if isinstance(text, bytes) else ""
+        raise InputError(f"narrate(): the text must be a str, not {_shown(text)}{hint}")
+    if isinstance(output, io.TextIOBase):
+        raise wrong("output", "a binary stream (sys.stdout.buffer, not sys.stdout)", output)
+    if output is not None and not isinstance(output, (str, Path)):
+        if not callable(getattr(output, "write", None)):
+            raise wrong("output", "a path, a binary stream or None", output)
+        if getattr(output, "closed", False):
+            raise OptionError("narrate(): the output stream is closed")
+    if voice is not None and not isinstance(voice, (str, Path, Voice)):
+        raise wrong("voice", "a preset name, a preset file or a narrator.Voice", voice)
+    if rendering is not None and not isinstance(rendering, Rendering):
+        raise wrong("rendering", "a narrator.Rendering", rendering)
+    if device not in DEVICES:
+        raise wrong("device", f"one of {', '.join(repr(d) for d in DEVICES)}", device)
+    if engine is not None and not isinstance(engine, (Engine, Future)):
+        raise wrong("engine", "a loaded Engine, a Future of one, or None", engine)
+    if progress is not None and not callable(progress):
+        raise wrong("progress", "a function that takes a ProgressEvent, or None", progress)
+    if fallback_title is not None and not isinstance(fallback_title, str):
+        raise wrong("fallback_title", "a str or None", fallback_title)
+    if not isinstance(cache, (bool, ClipCache)):
+        raise wrong("cache", "True, False or a ClipCache", cache)
+    if not isinstance(jobs, int) or isinstance(jobs, bool):
+        raise wrong("jobs", "a whole number", jobs)
+    if subtitles is not None and not isinstance(subtitles, (str, Path)):
+        raise wrong("subtitles", "a path or None", subtitles)
+    if not isinstance(split_chapters, bool):
+        raise wrong("split_chapters", "True or False", split_chapters)
+    if lexicon is not None and not isinstance(lexicon, (str, Path, Lexicon)):
+        raise wrong("lexicon", "a path to a lexicon file, a Lexicon or None", lexicon)
+
+
+def _shown(value: object) -> str:
+    """*value* for a message: its type, and what it is when that is short."""
+    shown = repr(value)
+    if value is None or isinstance(value, bool):
+        return shown
+    if len(shown) > 40 or " object at 0x" in shown:
+        return type(value).__name__
+    return f"{type(value).__name__} {shown}"
 
 
 GIL_SWITCH_INTERVAL = 0.001

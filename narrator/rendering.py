@@ -50,6 +50,27 @@ DEFAULT_BITRATE = 96
 MAX_PAUSE = 60.0
 """The longest pause narrator accepts, in seconds."""
 
+MAX_FADE = 0.1
+"""The longest fade at a clip's edges, in seconds."""
+
+LOUDNESS_RANGE = (-50.0, -5.0)
+"""The target loudnesses narrator accepts, LUFS."""
+
+TRUE_PEAK_RANGE = (-20.0, 0.0)
+"""The true-peak ceilings narrator accepts, dBTP."""
+
+ROOM_TONE_RANGE = (-120.0, -40.0)
+"""Room tone levels narrator accepts, dBFS RMS: below -120 it is no longer there, above
+-40 it is a hiss that the loudness target would have to make room for."""
+
+MP3_BITRATES = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+"""The bitrates of MPEG-1 layer III (kbit/s): LAME rounds any other to one of these."""
+
+BITRATE_RANGES = {"ogg": (32, 192), "opus": (6, 256), "m4a": (16, 320), "m4b": (16, 320)}
+"""The bitrates (kbit/s) each other lossy format takes: libvorbis refuses less than 32
+for narration's mono voices and more than 192 at 44.1 kHz, libopus more than 256 for
+mono, and ffmpeg's AAC encoder gives more than it is asked below 16."""
+
 
 class AudioFormat(str, Enum):
     """Output container and codec."""
@@ -142,29 +163,27 @@ class Rendering:
     def __post_init__(self) -> None:
         for name in ("sentence_pause", "paragraph_pause", "heading_pause", "scene_pause",
                      "lead_in", "tail"):  # fmt: skip
-            value = getattr(self, name)
-            if not 0.0 <= value <= MAX_PAUSE:
-                raise OptionError(
-                    f"{name.replace('_', '-')} must be between 0 and {MAX_PAUSE:g} "
-                    f"seconds, not {value:g}"
-                )
-        if not 0.0 <= self.fade <= 0.1:
-            raise OptionError(f"fade must be between 0 and 0.1 seconds, not {self.fade:g}")
-        if not -50.0 <= self.loudness <= -5.0:
-            raise OptionError(f"loudness must be between -50 and -5 LUFS, not {self.loudness:g}")
-        if not -20.0 <= self.true_peak <= 0.0:
-            raise OptionError(
-                f"true peak ceiling must be between -20 and 0 dBTP, not {self.true_peak:g}"
-            )
+            _check_number(name.replace("_", "-"), getattr(self, name), 0.0, MAX_PAUSE, " seconds")
+        _check_number("fade", self.fade, 0.0, MAX_FADE, " seconds")
+        _check_number("loudness", self.loudness, *LOUDNESS_RANGE, " LUFS")
+        _check_number("true peak ceiling", self.true_peak, *TRUE_PEAK_RANGE, " dBTP")
         if self.loudness > self.true_peak:
             raise OptionError(
                 f"loudness {self.loudness:g} LUFS cannot be above the true-peak "
                 f"ceiling {self.true_peak:g} dBTP"
             )
-        if not 8 <= self.bitrate <= 320:
-            raise OptionError(f"bitrate must be between 8 and 320 kbit/s, not {self.bitrate}")
+        if self.room_tone_db is not None:
+            _check_number("room tone", self.room_tone_db, *ROOM_TONE_RANGE, " dBFS")
         if not isinstance(self.format, AudioFormat):
-            object.__setattr__(self, "format", AudioFormat.parse(str(self.format)))
+            if not isinstance(self.format, str):
+                raise OptionError(f"format must be an AudioFormat or a name such as 'mp3', "
+                                  f"not {self.format!r}")  # fmt: skip
+            object.__setattr__(self, "format", AudioFormat.parse(self.format))
+        check_bitrate(self.format, self.bitrate)
+        if not isinstance(self.tags, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.tags.items()
+        ):
+            raise OptionError(f"tags must be a dict of strings to strings, not {self.tags!r}")
 
     def pause_after(self, boundary: Boundary) -> float:
         """Seconds of silence after a segment that ends at *boundary*."""
@@ -183,11 +202,48 @@ class Rendering:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+def _check_number(name: str, value: object, low: float, high: float, unit: str) -> None:
+    """Raise :class:`OptionError` unless *value* is a finite number from *low* to *high*."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise OptionError(f"{name} must be a number, not {value!r}")
+    if not low <= value <= high:  # also refuses NaN
+        raise OptionError(f"{name} must be between {low:g} and {high:g}{unit}, not {value:g}")
+
+
+def check_bitrate(fmt: AudioFormat, bitrate: object) -> None:
+    """Raise :class:`OptionError` unless *fmt*'s encoder makes *bitrate* (kbit/s) as asked:
+    an MP3 bitrate of MPEG-1 layer III, or one in the format's :data:`BITRATE_RANGES`.
+    Lossless formats ignore the bitrate."""
+    if not isinstance(bitrate, int) or isinstance(bitrate, bool):
+        raise OptionError(f"bitrate must be a whole number of kbit/s, not {bitrate!r}")
+    if fmt is AudioFormat.MP3:
+        if bitrate not in MP3_BITRATES:
+            below = [b for b in MP3_BITRATES if b < bitrate]
+            above = [b for b in MP3_BITRATES if b > bitrate]
+            nearest = " and ".join(str(b) for b in (below[-1:] + above[:1]))
+            raise OptionError(
+                f"MP3 has no bitrate of {bitrate} kbit/s; the nearest "
+                f"{'are' if below and above else 'is'} {nearest} "
+                f"(all: {', '.join(map(str, MP3_BITRATES))})"
+            )
+    elif fmt.lossy:
+        low, high = BITRATE_RANGES[fmt.value]
+        if not low <= bitrate <= high:
+            raise OptionError(f"{fmt.value} bitrate must be between {low} and {high} kbit/s, "
+                              f"not {bitrate}")  # fmt: skip
+
+
+MAX_BITRATE_DIGITS = 6
+"""Digits of a bitrate narrator reads; any more cannot be a bitrate."""
+
+
 def parse_bitrate(value: str | int) -> int:
     """``"128k"``, ``"128"`` or ``128`` -> 128 (kbit/s)."""
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    match = re.fullmatch(r"\s*(\d+)\s*(k|kbps|kb/s|kbit/s)?\s*", value.lower())
+    digits = rf"\d{{1,{MAX_BITRATE_DIGITS}}}"
+    match = re.fullmatch(rf"\s*0*({digits})\s*(k|kbps|kb/s|kbit/s)?\s*", str(value).lower())
     if not match:
-        raise OptionError(f"bitrate {value!r} is not a number of kbit/s such as 96k")
+        shown = value if len(str(value)) <= 20 else f"{str(value)[:20]}..."
+        raise OptionError(f"bitrate {shown!r} is not a number of kbit/s such as 96k")
     return int(match.group(1))

@@ -78,12 +78,39 @@ class Voice:
     """The preset file this voice came from, if any."""
 
     def __post_init__(self) -> None:
-        if not MIN_SPEED <= self.speed <= MAX_SPEED:
+        for name in ("name", "engine", "model", "language", "description"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not (value.strip() or name == "description"):
+                raise VoiceError(f"{name} must be a non-empty string, not {value!r}")
+        if isinstance(self.speaker, int) and not isinstance(self.speaker, bool):
+            object.__setattr__(self, "speaker", str(self.speaker))
+        if self.speaker is not None and not isinstance(self.speaker, str):
+            raise VoiceError(f"speaker must be a string, not {self.speaker!r}")
+        if not isinstance(self.speed, (int, float)) or isinstance(self.speed, bool):
+            raise VoiceError(f"speed must be a number, not {self.speed!r}")
+        if not MIN_SPEED <= self.speed <= MAX_SPEED:  # also refuses NaN
             raise VoiceError(
                 f"speed must be between {MIN_SPEED} and {MAX_SPEED}, not {self.speed:g}"
             )
-        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
-            raise VoiceError(f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}")
+        if self.seed is not None and (
+            not isinstance(self.seed, int) or isinstance(self.seed, bool)
+            or not 0 <= self.seed <= MAX_SEED
+        ):  # fmt: skip
+            raise VoiceError(f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed!r}")
+        wavs = self.speaker_wav
+        if isinstance(wavs, (str, Path)) or not all(isinstance(w, (str, Path)) for w in wavs):
+            raise VoiceError(f"speaker_wav must be a sequence of file names, not {wavs!r}")
+        object.__setattr__(self, "speaker_wav", tuple(str(w) for w in wavs))
+        if isinstance(self.lexicon, Path):
+            object.__setattr__(self, "lexicon", str(self.lexicon))
+        if self.lexicon is not None and not isinstance(self.lexicon, str):
+            raise VoiceError(f"lexicon must be a file name, not {self.lexicon!r}")
+        if not isinstance(self.options, dict) or not all(isinstance(k, str) for k in self.options):
+            raise VoiceError(f"options must be a dict with string keys, not {self.options!r}")
+        if isinstance(self.path, str):
+            object.__setattr__(self, "path", Path(self.path))
+        if self.path is not None and not isinstance(self.path, Path):
+            raise VoiceError(f"path must be a path to the preset file, not {self.path!r}")
 
     @property
     def base_dir(self) -> Path:
@@ -197,7 +224,8 @@ def parse_preset(data: dict[str, Any], path: Path | None = None) -> Voice:
     for key, value in data.items():
         types = _TYPES[key]
         if not isinstance(value, types) or isinstance(value, bool):
-            wanted = " or ".join(dict.fromkeys(_TYPE_WORDS.get(t, t.__name__) for t in types))
+            words = ["whole number"] if types == (int,) else [_TYPE_WORDS[t] for t in types]
+            wanted = " or ".join(dict.fromkeys(words))
             raise VoiceError(f"{where}{key} must be a {wanted}, not {value!r}")
     values = dict(data)
     if "speaker" in values:
@@ -211,7 +239,10 @@ def parse_preset(data: dict[str, Any], path: Path | None = None) -> Voice:
             raise VoiceError(f"{where}speaker_wav must be a file name or a list of file names, "
                              f"not {wav!r}")  # fmt: skip
         values["speaker_wav"] = tuple(wavs)
-    return Voice(**values, path=path)
+    try:
+        return Voice(**values, path=path)
+    except VoiceError as exc:
+        raise VoiceError(f"{where}{exc}") from None
 
 
 def load_preset(path: Path) -> Voice:
@@ -231,9 +262,18 @@ def preset_paths() -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def list_voices() -> list[Voice]:
-    """All presets, by name. A broken preset raises :class:`VoiceError` naming its file."""
-    return [load_preset(path) for path in preset_paths().values()]
+def list_voices(broken: list[VoiceError] | None = None) -> list[Voice]:
+    """All presets, by name.  A broken preset raises :class:`VoiceError` naming its file,
+    or, where a *broken* list is given, is added to it and left out."""
+    found = []
+    for path in preset_paths().values():
+        try:
+            found.append(load_preset(path))
+        except VoiceError as exc:
+            if broken is None:
+                raise
+            broken.append(exc)
+    return found
 
 
 def load_voice(voice: str | Path | Voice | None = None) -> Voice:

@@ -168,6 +168,106 @@ def test_clear_removes_clips_and_leftovers(tmp_path: Path):
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
+def test_a_folder_removed_while_storing_is_made_again(tmp_path: Path, monkeypatch, caplog):
+    """``narrator cache --clear`` between making a clip's folder and writing into it."""
+    import shutil
+    import tempfile
+
+    cache = ClipCache(tmp_path / "c")
+    real = tempfile.mkstemp
+    cleared: list[str] = []
+
+    def clear_first(**kwargs: str) -> tuple[int, str]:
+        if not cleared:
+            cleared.append(kwargs["dir"])
+            shutil.rmtree(tmp_path / "c")
+        return real(**kwargs)
+
+    monkeypatch.setattr("narrator.cache.tempfile.mkstemp", clear_first)
+    with caplog.at_level(logging.WARNING, logger="narrator.cache"):
+        cache.put("ab" * 32, np.ones(8, dtype=np.float32))
+    assert cleared and caplog.text == ""
+    np.testing.assert_array_equal(cache.get("ab" * 32), np.ones(8, dtype=np.float32))
+
+
+def _as_nobody(args: list[str]) -> tuple[int, str, str]:
+    """``narrator ARGS`` (in a forked child without root's powers when run as root): exit
+    code, stdout and stderr."""
+    import os
+
+    if os.geteuid() != 0:
+        result = CliRunner().invoke(cli, args, prog_name="narrator")
+        return result.exit_code, result.stdout, result.stderr
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            result = CliRunner().invoke(cli, args, prog_name="narrator")
+            os.write(write, json.dumps([result.exit_code, result.stdout, result.stderr]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    code, out, err = json.loads(data)
+    return code, out, err
+
+
+@pytest.fixture
+def open_folder(tmp_path: Path):
+    """A folder that a user without root's powers can enter (tmp_path's parents are not)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="narrator-test-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+def test_the_cache_command_on_a_folder_it_cannot_enter(open_folder: Path, monkeypatch):
+    cache = ClipCache(open_folder / "cache")
+    cache.put("ab" * 32, np.ones(8, dtype=np.float32))
+    (open_folder / "cache").chmod(0)
+    monkeypatch.setenv(CACHE_DIR_ENV, str(open_folder / "cache"))
+    code, out, err = _as_nobody(["cache"])
+    assert (code, out) == (1, "")
+    assert err == (f"narrator: error: cannot read the cache in {open_folder / 'cache'}: "
+                   f"Permission denied: {open_folder / 'cache' / 'clips'}\n")  # fmt: skip
+
+
+def test_the_cache_command_under_a_file_is_one_error_line(tmp_path: Path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "file" / "cache"))
+    for args in (["cache"], ["cache", "--clear"]):
+        result = CliRunner().invoke(cli, args, prog_name="narrator")
+        assert result.exit_code == 1
+        assert result.stderr.startswith("narrator: error: c")
+        assert f"Not a directory: {tmp_path / 'file' / 'cache' / 'clips'}" in result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+def test_clearing_a_read_only_cache_is_a_failure(open_folder: Path, monkeypatch):
+    cache = ClipCache(open_folder / "cache")
+    for n in range(3):
+        cache.put(f"{n:02d}" * 32, np.ones(8, dtype=np.float32))
+    for folder in (open_folder / "cache" / "clips").iterdir():
+        folder.chmod(0o555)
+    monkeypatch.setenv(CACHE_DIR_ENV, str(open_folder / "cache"))
+    code, out, err = _as_nobody(["cache", "--clear"])
+    assert (code, out) == (1, "")
+    assert err.startswith(f"narrator: error: could not clear the cache in {open_folder / 'cache'}"
+                          ": Permission denied: ")  # fmt: skip
+    assert err.endswith(" and 2 more; 0 clips removed\n")
+    assert cache.usage()[0] == 3
+
+
 # Keys
 
 

@@ -152,15 +152,26 @@ def test_voices_json(fake_voice: str, user_dirs: Path):
     assert (joe["engine"], joe["language"], joe["model"]) == ("piper", "en_US", "en_US-joe-medium")
 
 
-def test_voices_with_a_broken_preset(user_dirs: Path):
-    (user_dirs / "bad.toml").write_text('name = "bad"\ncolour = "red"\n')
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('name = "bad"\ncolour = "red"\n', "unknown key colour (allowed: "),
+        ('name = "bad"\nengine = "piper"\nmodel = "m"\nlanguage = "en"\ndescription = "d"\n'
+         "seed = 99999999999\n", "seed must be a whole number from 0 to 4294967295, "
+                                 "not 99999999999; left out"),
+    ],
+)  # fmt: skip
+def test_voices_with_a_broken_preset_lists_the_others(user_dirs: Path, content: str, problem: str):
+    (user_dirs / "bad.toml").write_text(content)
     result = invoke(["voices"])
-    assert result.exit_code == 3
-    assert result.stdout == ""
-    assert result.stderr.startswith(
-        f"narrator: error: {user_dirs / 'bad.toml'}: unknown key colour"
-    )
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.stdout.splitlines()] == [
+        v.name for v in list_voices([])
+    ]
+    assert "joe" in result.stdout and "bad" not in result.stdout
+    assert result.stderr.startswith(f"narrator: warning: {user_dirs / 'bad.toml'}: {problem}")
     assert result.stderr.count("\n") == 1
+    assert invoke(["voices", "--json"]).stderr == result.stderr
 
 
 # split
@@ -371,6 +382,17 @@ def test_read_output_is_a_directory(fake_voice: str, story: Path, args: list[str
          "Invalid value for '--loudness': 0.0 is not in the range -50<=x<=-5."),
         (["--speed", "9", "-o", "x.mp3"],
          "Invalid value for '--speed': 9.0 is not in the range 0.25<=x<=4.0."),
+        (["--speed", "nan", "-o", "x.mp3"], "Invalid value for '--speed': 'nan' is not a finite "
+                                            "number."),
+        (["--sentence-pause", "NaN", "-o", "x.mp3"],
+         "Invalid value for '--sentence-pause': 'NaN' is not a finite number."),
+        (["--loudness", "nan", "-o", "x.mp3"],
+         "Invalid value for '--loudness': 'nan' is not a finite number."),
+        (["--true-peak", "nan", "-o", "x.mp3"],
+         "Invalid value for '--true-peak': 'nan' is not a finite number."),
+        (["--bitrate", "9" * 5000, "-o", "x.mp3"],
+         "Invalid value for --bitrate: bitrate '99999999999999999999...' is not a number of "
+         "kbit/s such as 96k"),
         (["--frobnicate", "-o", "x.mp3"], "No such option '--frobnicate'."),
     ],
 )  # fmt: skip
@@ -383,15 +405,95 @@ def test_read_bad_options(fake_voice: str, story: Path, args: list[str], message
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--bitrate", "999k"], "bitrate must be between 8 and 320 kbit/s, not 999"),
+        (["--bitrate", "999k"], "MP3 has no bitrate of 999 kbit/s; the nearest is 320 (all: 32, "
+                                "40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)"),
+        (["--bitrate", "8"], "MP3 has no bitrate of 8 kbit/s; the nearest is 32 (all: 32, "),
+        (["--bitrate", "100"], "MP3 has no bitrate of 100 kbit/s; the nearest are 96 and 112 "),
+        (["--bitrate", "8", "-f", "ogg", "-o", "x.ogg"],
+         "ogg bitrate must be between 32 and 192 kbit/s, not 8"),
+        (["--bitrate", "300", "-f", "opus", "-o", "x.opus"],
+         "opus bitrate must be between 6 and 256 kbit/s, not 300"),
         (["--loudness", "-10", "--true-peak", "-12"],
          "loudness -10 LUFS cannot be above the true-peak ceiling -12 dBTP"),
     ],
 )  # fmt: skip
 def test_read_option_values_that_do_not_fit(fake_voice: str, story: Path, args, message: str):
-    result = invoke(["read", "story.txt", "-v", fake_voice, "-o", "x.mp3", *args])
+    output = [] if "-o" in args else ["-o", "x.mp3"]
+    result = invoke(["read", "story.txt", "-v", fake_voice, *output, *args])
     assert result.exit_code == 2
-    assert result.stderr == f"narrator: error: {message}\n"
+    assert result.stderr.startswith(f"narrator: error: {message}")
+    assert result.stderr.count("\n") == 1
+    assert sorted(p.name for p in story.parent.iterdir()) == ["story.txt"]
+
+
+def test_a_vorbis_bitrate_the_voice_rate_cannot_take_says_what_was_used(
+    fake_voice: str, story: Path
+):
+    from narrator.encode import _say_vorbis_cap
+
+    _say_vorbis_cap.cache_clear()
+    result = invoke(["read", "story.txt", "-v", fake_voice, "-o", "x.ogg", "--bitrate", "128"])
+    assert result.exit_code == 0, result.output
+    assert (f"narrator: WARNING: Ogg Vorbis at {SAMPLE_RATE} Hz takes at most 80 kbit/s; "
+            "using that instead of 128\n") in result.stderr  # fmt: skip
+    assert result.stderr.count("WARNING") == 1  # once, though the excerpt is encoded too
+    assert sf.info(str(story.parent / "x.ogg")).duration > 1
+    quiet = invoke(["read", "story.txt", "-v", fake_voice, "-o", "y.ogg"])
+    assert quiet.exit_code == 0 and "WARNING" not in quiet.stderr
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (None, "unknown engine 'nonesuch'; known engines: "),
+        ("missing.onnx", "voice 'broken': model file missing.onnx does not exist"),
+        ("empty-folder", "empty-folder: expected exactly one .onnx voice in this folder"),
+        ("lonely.onnx", "lonely.onnx: its config lonely.onnx.json is not beside it"),
+    ],
+)  # fmt: skip
+def test_an_unknown_or_broken_voice_is_exit_3(story: Path, model: str | None, message: str):
+    (story.parent / "empty-folder").mkdir()
+    (story.parent / "lonely.onnx").write_bytes(b"not really a model")
+    engine = 'engine = "nonesuch"' if model is None else 'engine = "piper"'
+    (story.parent / "broken.toml").write_text(
+        f'name = "broken"\n{engine}\nmodel = "{model or "m"}"\nlanguage = "en_US"\n'
+        'description = "a broken voice"\n'
+    )
+    result = invoke(["read", "story.txt", "-v", "broken.toml", "-o", "x.wav"])
+    assert result.exit_code == 3
+    assert result.stderr.startswith("narrator: error: ")
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert not (story.parent / "x.wav").exists()
+
+
+def test_json_of_a_silent_narration_is_strict_json(story: Path, user_dirs: Path):
+    """Silence measures -inf LUFS, which JSON cannot hold: it is null."""
+    import numpy as np
+
+    from narrator.engines import register_engine, unregister_engine
+
+    from .fake_engine import FakeEngine
+
+    class Silent(FakeEngine):
+        def synthesize(self, text: str) -> np.ndarray:
+            return np.zeros(SAMPLE_RATE, dtype=np.float32)
+
+    register_engine("silent", Silent)
+    (user_dirs / "silent.toml").write_text(
+        'name = "silent"\nengine = "silent"\nmodel = "m"\nlanguage = "en"\ndescription = "d"\n'
+    )
+    try:
+        result = invoke(["read", "story.txt", "-v", "silent", "-o", "x.wav", "--json", "-q"])
+    finally:
+        unregister_engine("silent")
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    summary = json.loads(result.stdout, parse_constant=refuse)
+    assert summary["loudness"] is None
+    assert summary["duration"] > 0
 
 
 @pytest.mark.parametrize(

@@ -677,7 +677,7 @@ def test_speaker_wav_and_seed_in_presets(tmp_path: Path):
     assert voice.with_options(speaker_wav=()).speaker_wav == voice.speaker_wav
     with pytest.raises(VoiceError, match="speaker_wav must be a file name or a list of file"):
         parse_preset({**base, "speaker_wav": ["a.wav", 3]})
-    with pytest.raises(VoiceError, match="seed must be a number"):
+    with pytest.raises(VoiceError, match="seed must be a whole number, not .five."):
         parse_preset({**base, "seed": "five"})
     with pytest.raises(VoiceError, match="seed must be a whole number from 0 to 4294967295"):
         parse_preset({**base, "seed": -1})

@@ -101,6 +101,16 @@ def test_user_lexicon_wins_over_the_voice_lexicon() -> None:
         ('[patterns]\n"(" = "x"\n', "not a valid regular expression"),
         ('words = "x"\n', "must be a table"),
         ("[words\n", "not valid TOML"),
+        ("[patterns]\n'(a)' = '\\3'\n", r"pattern '\(a\)': the replacement '\\\\3' names a group"),
+        ("[patterns]\n'(a)' = '\\g<name>'\n", "names a group the pattern does not have"),
+        ("[patterns]\n'(?P<name>a)' = '\\g<nome>'\n", "names a group the pattern does not have"),
+        ("[patterns]\n'(a)' = '\\q'\n", r"'\\\\q' is not a valid template \(bad escape"),
+        (
+            '[patterns]\n"a" = "b\\u0000"\n',
+            "pattern 'a': the replacement holds the control character U\\+0000",
+        ),
+        ("[patterns]\n'(a)' = '\\0'\n", "control character U\\+0000"),
+        ('[words]\nnul = "b\\u0000"\n', "the replacement of 'nul' holds the control"),
     ],
 )
 def test_broken_lexicons_are_refused_with_the_reason(
@@ -112,6 +122,38 @@ def test_broken_lexicons_are_refused_with_the_reason(
         load_lexicon(path)
     assert str(path) in str(info.value)
     assert isinstance(info.value, OptionError) and info.value.exit_code == 2
+
+
+def test_templates_that_name_existing_groups_load() -> None:
+    lexicon = Lexicon(patterns=[("(?P<w>\\d+)x(\\d+)", "\\g<w> by \\2, \\g<0>\\n")])
+    assert lexicon.apply_to("3x4") == "3 by 4, 3x4\n"
+
+
+def test_a_catastrophic_pattern_is_stopped_and_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from narrator.text import lexicon as module
+
+    monkeypatch.setattr(module, "PATTERN_TIMEOUT", 0.2)
+    hanging = Lexicon(patterns=[("(a+)+$", "x")])
+    with pytest.raises(LexiconError, match=r"lexicon pattern '\(a\+\)\+\$' took more than 0.2 s"):
+        spoken("a" * 5000 + "b.", hanging)
+
+
+def test_a_catastrophic_pattern_is_one_error_line_from_read(
+    tmp_path: Path, fake_voice: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from narrator.text import lexicon as module
+
+    monkeypatch.setattr(module, "PATTERN_TIMEOUT", 0.2)
+    (tmp_path / "slow.toml").write_text("[patterns]\n'(a+)+$' = 'x'\n", "utf-8")
+    story = tmp_path / "story.txt"
+    story.write_text("a" * 5000 + "b\n", "utf-8")
+    output = tmp_path / "story.wav"
+    result = CliRunner().invoke(cli, ["read", str(story), "-v", fake_voice, "-o", str(output),
+                                      "--lexicon", str(tmp_path / "slow.toml"), "-q"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("narrator: error: lexicon pattern '(a+)+$' took more than")
+    assert result.stderr.count("\n") == 1
+    assert not output.exists()
 
 
 def test_a_missing_lexicon_file_is_refused(tmp_path: Path) -> None:

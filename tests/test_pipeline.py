@@ -20,7 +20,7 @@ from scipy.signal import resample_poly
 from narrator import narrate
 from narrator.encode import output_rate
 from narrator.engines import load_engine, load_engine_in_background, register_engine
-from narrator.errors import EngineError, NarratorError, OutputError
+from narrator.errors import EngineError, NarratorError, OptionError, OutputError
 from narrator.pipeline import GIL_SWITCH_INTERVAL
 from narrator.rendering import AudioFormat, Rendering
 from narrator.stitch import ONSET_MARGIN, RELEASE_MARGIN
@@ -461,3 +461,90 @@ def test_import_narrator_is_lazy():
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
     )
     assert fresh_python(code) == "[]\n[]\n"
+
+
+# Arguments a library caller gets wrong
+
+
+def _closed_stream() -> io.BytesIO:
+    stream = io.BytesIO()
+    stream.close()
+    return stream
+
+
+@pytest.mark.parametrize(
+    ("text", "changes", "error", "message"),
+    [
+        (None, {}, "InputError", "narrate(): the text must be a str, not None"),
+        (b"Hi.", {}, "InputError", "narrate(): the text must be a str, not bytes b'Hi.'; decode "),
+        (5, {}, "InputError", "narrate(): the text must be a str, not int 5"),
+        ("Hi.", {"cache": "abc"}, "OptionError",
+         "narrate(): cache must be True, False or a ClipCache, not str 'abc'"),
+        ("Hi.", {"rendering": "abc"}, "OptionError",
+         "narrate(): rendering must be a narrator.Rendering, not str 'abc'"),
+        ("Hi.", {"jobs": "2"}, "OptionError",
+         "narrate(): jobs must be a whole number, not str '2'"),
+        ("Hi.", {"output": _closed_stream()}, "OptionError",
+         "narrate(): the output stream is closed"),
+        ("Hi.", {"output": io.StringIO()}, "OptionError",
+         "narrate(): output must be a binary stream (sys.stdout.buffer, not sys.stdout), "
+         "not StringIO"),
+        ("Hi.", {"output": 5}, "OptionError",
+         "narrate(): output must be a path, a binary stream or None, not int 5"),
+        ("Hi.", {"voice": 5}, "OptionError",
+         "narrate(): voice must be a preset name, a preset file or a narrator.Voice, not int 5"),
+        ("Hi.", {"device": "gpu"}, "OptionError",
+         "narrate(): device must be one of 'auto', 'cpu', 'cuda', not str 'gpu'"),
+        ("Hi.", {"subtitles": 5}, "OptionError", "narrate(): subtitles must be a path or None"),
+        ("Hi.", {"lexicon": 5}, "OptionError", "narrate(): lexicon must be a path to a lexicon "),
+        ("Hi.", {"split_chapters": "yes"}, "OptionError",
+         "narrate(): split_chapters must be True or False, not str 'yes'"),
+    ],
+)  # fmt: skip
+def test_wrong_argument_types_are_narrator_errors(
+    fake_voice, text: object, changes: dict[str, object], error: str, message: str
+):
+    arguments: dict[str, object] = {"voice": fake_voice, **changes}
+    with pytest.raises(NarratorError) as info:
+        narrate(text, **arguments)  # type: ignore[arg-type]
+    assert type(info.value).__name__ == error
+    assert info.value.exit_code == 2
+    assert str(info.value).startswith(message)
+    assert FakeEngine.calls == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"room_tone_db": 20}, "room tone must be between -120 and -40 dBFS, not 20"),
+        ({"room_tone_db": float("nan")}, "room tone must be between -120 and -40 dBFS, not nan"),
+        ({"loudness": float("nan")}, "loudness must be between -50 and -5 LUFS, not nan"),
+        ({"true_peak": float("inf")}, "true peak ceiling must be between -20 and 0 dBTP, not inf"),
+        ({"sentence_pause": float("nan")}, "sentence-pause must be between 0 and 60 seconds"),
+        ({"lead_in": "1"}, "lead-in must be a number, not '1'"),
+        ({"fade": True}, "fade must be a number, not True"),
+        ({"bitrate": 96.0}, "bitrate must be a whole number of kbit/s, not 96.0"),
+        ({"bitrate": 100}, "MP3 has no bitrate of 100 kbit/s; the nearest are 96 and 112"),
+        ({"format": AudioFormat.OGG, "bitrate": 8}, "ogg bitrate must be between 32 and 192"),
+        ({"format": 3}, "format must be an AudioFormat or a name such as 'mp3', not 3"),
+        ({"tags": {"title": 3}}, "tags must be a dict of strings to strings"),
+    ],
+)  # fmt: skip
+def test_a_rendering_is_checked_where_it_is_built(changes: dict[str, object], message: str):
+    with pytest.raises(OptionError) as info:
+        Rendering(**changes)  # type: ignore[arg-type]
+    assert str(info.value).startswith(message)
+
+
+def test_a_lossless_format_ignores_the_bitrate():
+    assert Rendering(format=AudioFormat.FLAC, bitrate=100).bitrate == 100
+    assert Rendering(format="ogg", bitrate=100).format is AudioFormat.OGG  # type: ignore[arg-type]
+    assert Rendering(room_tone_db=None).room_tone_db is None
+
+
+def test_a_room_tone_in_range_keeps_the_ceiling(fake_voice, tmp_path: Path):
+    path = tmp_path / "loud-tone.wav"
+    narrate(BOOK, path, voice=fake_voice, rendering=Rendering(room_tone_db=-40.0))
+    audio, _ = sf.read(path, dtype="float32")
+    assert np.isfinite(audio).all()
+    assert true_peak_db(audio) <= Rendering().true_peak

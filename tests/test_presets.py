@@ -160,7 +160,69 @@ def test_speed_out_of_range(tmp_path: Path, speed: float):
     path.write_text(toml(**GOOD) + f"speed = {speed}\n")
     with pytest.raises(VoiceError) as info:
         load_preset(path)
-    assert str(info.value) == f"speed must be between 0.25 and 4.0, not {speed:g}"
+    assert str(info.value) == f"{path}: speed must be between 0.25 and 4.0, not {speed:g}"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("speed = 1e30", "speed must be between 0.25 and 4.0, not 1e+30"),
+        ("speed = nan", "speed must be between 0.25 and 4.0, not nan"),
+        ("speed = inf", "speed must be between 0.25 and 4.0, not inf"),
+        ("speed = true", "speed must be a number, not True"),
+        ("seed = true", "seed must be a whole number, not True"),
+        ("seed = 1.5", "seed must be a whole number, not 1.5"),
+        ("seed = -1", "seed must be a whole number from 0 to 4294967295, not -1"),
+        ("seed = 99999999999", "seed must be a whole number from 0 to 4294967295, not 99999999999"),
+        ('engine = ""', "engine must be a non-empty string, not ''"),
+        ('speaker_wav = ["a.wav", 3]', "speaker_wav must be a file name or a list of file names"),
+    ],
+)  # fmt: skip
+def test_out_of_range_values_in_a_file_name_the_file(tmp_path: Path, line: str, message: str):
+    path = tmp_path / "sam.toml"
+    good = {k: v for k, v in GOOD.items() if not line.startswith(f"{k} ")}
+    path.write_text(toml(**good) + line + "\n")
+    with pytest.raises(VoiceError) as info:
+        load_preset(path)
+    assert str(info.value).startswith(f"{path}: {message}")
+    assert info.value.exit_code == 3
+
+
+def test_list_voices_can_leave_broken_presets_out(user_dirs: Path):
+    (user_dirs / "bad.toml").write_text(toml(**{**GOOD, "name": "bad"}) + "seed = -1\n")
+    with pytest.raises(VoiceError, match="bad.toml: seed must be"):
+        list_voices()
+    broken: list[VoiceError] = []
+    assert [v.name for v in list_voices(broken)] == SHIPPED
+    assert [str(e).split(":")[0] for e in broken] == [str(user_dirs / "bad.toml")]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"speed": float("nan")}, "speed must be between 0.25 and 4.0, not nan"),
+        ({"speed": "1.2"}, "speed must be a number, not '1.2'"),
+        ({"seed": True}, "seed must be a whole number from 0 to 4294967295, not True"),
+        ({"seed": 2**40}, "seed must be a whole number from 0 to 4294967295, not 1099511627776"),
+        ({"name": None}, "name must be a non-empty string, not None"),
+        ({"speaker": 1.5}, "speaker must be a string, not 1.5"),
+        ({"speaker_wav": "a.wav"}, "speaker_wav must be a sequence of file names, not 'a.wav'"),
+        ({"options": []}, "options must be a dict with string keys, not []"),
+        ({"lexicon": 3}, "lexicon must be a file name, not 3"),
+        ({"path": 3}, "path must be a path to the preset file, not 3"),
+    ],
+)  # fmt: skip
+def test_a_voice_built_in_code_is_checked(changes: dict[str, object], message: str):
+    with pytest.raises(VoiceError) as info:
+        Voice(**{**GOOD, **changes})  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_a_voice_built_in_code_takes_paths_and_numbers():
+    voice = Voice(**GOOD, speaker=3, speaker_wav=[Path("a.wav")], lexicon=Path("l.toml"),
+                  path="sam.toml")  # type: ignore[arg-type]  # fmt: skip
+    assert (voice.speaker, voice.speaker_wav, voice.lexicon) == ("3", ("a.wav",), "l.toml")
+    assert voice.path == Path("sam.toml")
 
 
 def test_with_options_checks_speed_too():

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ..errors import EngineError, ModelNotFoundError, OptionError
+from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..voices import Voice
 
 logger = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ def _installed_engine(name: str) -> type[Engine]:
         else:
             hint = _INSTALL_HINTS.get(name)
             known = ", ".join(available_engines())
-            raise EngineError(
+            raise VoiceError(  # the preset names it: a broken voice
                 f"unknown engine {name!r}" + (f"; {hint}" if hint else f"; known engines: {known}")
             )
     except ImportError as exc:
@@ -198,7 +198,7 @@ def model_status(voice: Voice) -> str:
     engine is not installed."""
     try:
         return engine_class(voice.engine).model_status(voice)
-    except EngineError:
+    except (EngineError, VoiceError):
         return UNAVAILABLE
 
 

@@ -308,15 +308,18 @@ def _manager_class() -> Any:
 def resolve_model(voice: Voice) -> ModelFiles:
     """The files of *voice*'s model: a local path, the download cache, or a download."""
     local = voice.local_model()
-    if local is not None:
+    if local is not None:  # the preset's own files: what is missing there breaks the voice
         if local.is_dir():
-            return find_model_files(local, voice.model)
+            try:
+                return find_model_files(local, voice.model)
+            except ModelNotFoundError as exc:
+                raise VoiceError(str(exc)) from None
         config = local.parent / "config.json"
         if not config.is_file():
-            raise ModelNotFoundError(f"{local}: its config.json is not beside it")
+            raise VoiceError(f"{local}: its config.json is not beside it")
         return ModelFiles(local, config, voice.model)
     if not _is_catalog_name(voice.model):
-        raise ModelNotFoundError(f"voice {voice.name!r}: model {voice.model} does not exist")
+        raise VoiceError(f"voice {voice.name!r}: model {voice.model} does not exist")
     return download_catalog_model(voice, catalog_item(voice.model))
 
 

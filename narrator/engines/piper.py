@@ -72,10 +72,10 @@ def resolve_model(voice: Voice) -> Path:
                 raise VoiceError(f"{local}: expected exactly one .onnx voice in this folder")
             local = candidates[0]
         if not Path(f"{local}.json").exists():
-            raise ModelNotFoundError(f"{local}: its config {local.name}.json is not beside it")
+            raise VoiceError(f"{local}: its config {local.name}.json is not beside it")
         return local
-    if voice.model.endswith(".onnx") or "/" in voice.model:
-        raise ModelNotFoundError(f"voice {voice.name!r}: model file {voice.model} does not exist")
+    if voice.model.endswith(".onnx") or "/" in voice.model:  # a broken preset, not a download
+        raise VoiceError(f"voice {voice.name!r}: model file {voice.model} does not exist")
     module = BUNDLED_VOICES.get(voice.model)
     if module is not None:
         try:

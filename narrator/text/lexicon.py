@@ -25,7 +25,13 @@ A lexicon is a TOML file with up to two tables::
   numbers, abbreviations or symbols ("Dr." -> "Drive" in your street names).
   What a lexicon produces is then normalized like any other text (digits in a
   replacement are read as numbers).
-* A replacement may be empty, to leave a word out; the audit reports it.
+* A replacement may be empty, to leave a word out; the audit reports it.  It may not
+  hold control characters (NUL and the like), and a pattern's template may only name
+  groups its pattern has (``\\3`` needs three groups); both are refused when the
+  lexicon loads.
+* A pattern gets :data:`PATTERN_TIMEOUT` seconds for each piece of text it is tried
+  on; one that takes longer (catastrophic backtracking, such as ``(a+)+$``) stops the
+  narration with an error naming it, instead of hanging.
 
 A voice preset may name a lexicon (``lexicon = "names.toml"``, relative to the
 preset); ``--lexicon FILE`` adds the user's, whose entries win.
@@ -34,9 +40,12 @@ preset); ``--lexicon FILE`` adds the user's, whose entries win.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import regex
 
 from ..errors import OptionError
 from ..tomlfile import read_toml
@@ -44,6 +53,14 @@ from .mapped import Mapped
 
 TABLES = ("words", "patterns")
 """The tables a lexicon file may hold."""
+
+PATTERN_TIMEOUT = 2.0
+"""Seconds one ``[patterns]`` expression may take on one piece of text (a sentence, or a
+heading) before the narration stops with an error: a simple pattern takes well under a
+millisecond on a sentence, a catastrophic one (``(a+)+$``) longer than the universe."""
+
+_ALLOWED_CONTROLS = "\t\n"
+"""Control characters a replacement may hold."""
 
 
 class LexiconError(OptionError):
@@ -60,13 +77,17 @@ class Lexicon:
         """Word -> replacement; lower-case keys match any case."""
         self.patterns: tuple[tuple[str, str], ...] = tuple(patterns)
         """(regular expression, replacement template), in order."""
-        self._compiled = []
+        for key, replacement in self.words.items():
+            _check_text(replacement, f"the replacement of {key!r}")
+        self._compiled: list[tuple[str, regex.Pattern[str], str]] = []
         for pattern, replacement in self.patterns:
             try:
-                self._compiled.append((re.compile(pattern), replacement))
-            except re.error as exc:
+                compiled = regex.compile(pattern)
+            except (regex.error, ValueError, OverflowError) as exc:
                 raise LexiconError(f"lexicon pattern {pattern!r} is not a valid regular "
                                    f"expression ({exc})") from None  # fmt: skip
+            _check_template(pattern, compiled, replacement)
+            self._compiled.append((pattern, compiled, replacement))
         self._word_re = _word_pattern(self.words)
         self._folded = {k: v for k, v in self.words.items() if k == k.lower()}
 
@@ -87,8 +108,8 @@ class Lexicon:
         """*text* with every word and pattern replaced."""
         if self._word_re is not None:
             text = text.sub(self._word_re, self._replace_word)
-        for pattern, replacement in self._compiled:
-            text = text.sub(pattern, _template(replacement))
+        for source, pattern, replacement in self._compiled:
+            text = _substitute(text, source, pattern, replacement)
         return text
 
     def apply_to(self, text: str) -> str:
@@ -120,8 +141,50 @@ def follow_case(word: str, replacement: str) -> str:
     return replacement
 
 
-def _template(replacement: str) -> Any:
-    return lambda match: match.expand(replacement)
+def _substitute(text: Mapped, source: str, pattern: regex.Pattern[str], replacement: str) -> Mapped:
+    """*text* with every match of *pattern* (written *source*) replaced by the template
+    *replacement*; :class:`LexiconError` when the search takes over :data:`PATTERN_TIMEOUT`."""
+    edits = []
+    try:
+        for match in pattern.finditer(text.text, timeout=PATTERN_TIMEOUT):
+            new = match.expand(replacement)
+            if new != match.group(0):
+                edits.append((match.start(), match.end(), new))
+    except TimeoutError:
+        raise LexiconError(
+            f"lexicon pattern {source!r} took more than {PATTERN_TIMEOUT:g} s on one "
+            f"sentence ({len(text.text)} characters) and was stopped; rewrite it without "
+            "nested repeats such as (a+)+"
+        ) from None
+    return text.edit(edits) if edits else text
+
+
+def _check_text(replacement: str, what: str) -> None:
+    for char in replacement:
+        if unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS:
+            raise LexiconError(f"{what} holds the control character U+{ord(char):04X}; "
+                               "remove it")  # fmt: skip
+
+
+def _check_template(source: str, pattern: regex.Pattern[str], replacement: str) -> None:
+    """Refuse a template that names a group *pattern* lacks, has an unknown escape
+    (``\\q``) or makes a control character, by expanding it against a match of a
+    pattern with the same groups, all empty."""
+    names = {index: name for name, index in pattern.groupindex.items()}
+    groups = "".join(
+        f"(?P<{names[i]}>)" if i in names else "()" for i in range(1, pattern.groups + 1)
+    )
+    empty = regex.compile(groups).match("")
+    assert empty is not None  # empty groups always match the empty string
+    try:
+        literal = empty.expand(replacement)
+    except IndexError:
+        raise LexiconError(f"lexicon pattern {source!r}: the replacement {replacement!r} "
+                           "names a group the pattern does not have") from None  # fmt: skip
+    except regex.error as exc:
+        raise LexiconError(f"lexicon pattern {source!r}: the replacement {replacement!r} "
+                           f"is not a valid template ({exc})") from None  # fmt: skip
+    _check_text(literal, f"lexicon pattern {source!r}: the replacement")
 
 
 def _word_pattern(words: Mapping[str, str]) -> re.Pattern[str] | None:
