@@ -9,18 +9,19 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from .cache import ClipCache
-from .encode import atomic_output, copy_to_stream, read_blocks
+from .encode import atomic_output, copy_to_stream, decode_blocks, read_blocks
 from .engines import Engine, engine_class, load_engine_in_background
-from .errors import OptionError
+from .errors import OptionError, OutputError
 from .master import Mastered, Programme, export_range, master
 from .pieces import PieceMaster, PieceStore, piece_format
 from .rendering import AudioFormat, Rendering
@@ -30,6 +31,9 @@ from .text import Kind, Lexicon, Segment, split_text
 from .text.chunks import fit
 from .timeline import Chapter, Cue, chapters, cues, render_subtitles, subtitle_format
 from .voices import Voice, load_voice
+
+if TYPE_CHECKING:
+    import pydub
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +99,33 @@ class Narration:
     def rtf(self) -> float:
         """Real-time factor: seconds of work per second of audio."""
         return self.elapsed / self.duration if self.duration else 0.0
+
+    def to_audiosegment(self) -> pydub.AudioSegment:
+        """The narration as a 16-bit mono :class:`pydub.AudioSegment` at :attr:`sample_rate`,
+        for editing with pydub: from :attr:`audio` when the narration holds its samples,
+        else decoded from :attr:`output`."""
+        with warnings.catch_warnings():  # about ffmpeg on PATH and audioop: neither is used here
+            warnings.simplefilter("ignore")
+            import pydub
+
+        if self.audio is not None:
+            samples = self.audio
+        elif self.output is not None:
+            fmt = AudioFormat.from_suffix(self.output.suffix)
+            if fmt is not None and not fmt.lossy:
+                blocks = read_blocks(self.output)
+            else:  # ffmpeg tells the format from the content, whatever the name says
+                blocks = decode_blocks(self.output, fmt or AudioFormat.MP3, self.sample_rate)
+            samples = np.concatenate([np.zeros(0), *blocks])
+        else:
+            raise OutputError(
+                "the narration went to a stream, so there is no audio to hand to pydub; "
+                "narrate to a file or to output=None"
+            )
+        pcm = np.clip(np.round(samples * 32768), -32768, 32767).astype("<i2")
+        return pydub.AudioSegment(
+            pcm.tobytes(), sample_width=2, frame_rate=self.sample_rate, channels=1
+        )
 
     def summary(self) -> dict[str, object]:
         """The facts a script wants, as plain JSON-able values."""
