@@ -92,7 +92,8 @@ class Narration:
 
     @property
     def cues(self) -> list[Cue]:
-        """One subtitle cue per spoken segment."""
+        """The subtitle cues: each spoken segment's text in cues of at most two lines of
+        42 characters and about 7 seconds (see :func:`narrator.timeline.sentence_cues`)."""
         return cues(self.segments, self.spans, self.sample_rate)
 
     @property

@@ -44,7 +44,9 @@ from .coqui_models import (
     write_preset,
 )
 
-pytest.importorskip("TTS", reason="the coqui engine needs coqui-tts: pip install narrator-tts[coqui]")
+pytest.importorskip(
+    "TTS", reason="the coqui engine needs coqui-tts: pip install narrator-tts[coqui]"
+)
 
 from narrator.engines import coqui  # noqa: E402 - after the skip, like the engine's users
 
