@@ -141,15 +141,17 @@ def _wrap(words: list[str]) -> str | None:
     """*words* on one line, or on two balanced lines, each at most :data:`LINE_CHARS`
     characters (preferring to break after punctuation); None when they do not fit.
     A word longer than a line stays whole, on a line of its own."""
-    line = " ".join(words)
-    if len(line) <= LINE_CHARS or len(words) == 1:
-        return line
+    total = sum(len(word) for word in words) + len(words) - 1
+    if total <= LINE_CHARS or len(words) == 1:
+        return " ".join(words)
     choice: tuple[float, int] | None = None
+    top = -1
     for k in range(1, len(words)):
-        top, bottom = " ".join(words[:k]), " ".join(words[k:])
-        if (len(top) > LINE_CHARS and k > 1) or (len(bottom) > LINE_CHARS and k < len(words) - 1):
+        top += len(words[k - 1]) + 1
+        bottom = total - top - 1
+        if (top > LINE_CHARS and k > 1) or (bottom > LINE_CHARS and k < len(words) - 1):
             continue
-        score = abs(len(top) - len(bottom)) - (8 if top[-1] in ",;:" + _SENTENCE_END else 0)
+        score = abs(top - bottom) - (8 if words[k - 1][-1] in ",;:" + _SENTENCE_END else 0)
         if choice is None or score < choice[0]:
             choice = (score, k)
     if choice is None:
