@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+DISTRIBUTION = "narrator-tts"
+"""narrator's name on PyPI, for ``pip install`` and :mod:`importlib.metadata` (the import
+package and the command are ``narrator``; the ``narrator`` on PyPI is an unrelated project)."""
+
 __all__ = [
     "AudioFormat", "Engine", "Narration", "NarratorError", "Rendering", "Segment", "Voice",
     "list_voices", "load_voice", "narrate", "register_engine", "split_text",

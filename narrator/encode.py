@@ -129,7 +129,8 @@ _FFMPEG_FORMATS: dict[AudioFormat, tuple[list[str], str]] = {
     AudioFormat.OGG: (["-c:a", "libvorbis"], "ogg"),
     AudioFormat.OPUS: (["-c:a", "libopus", "-application", "voip"], "ogg"),
     AudioFormat.M4A: (["-c:a", "aac", "-movflags", "+faststart"], "ipod"),
-    AudioFormat.M4B: (["-c:a", "aac", "-movflags", "+faststart"], "ipod"),
+    # Audiobook players (Apple Books, iPod) know an audiobook by the major brand "M4B ".
+    AudioFormat.M4B: (["-c:a", "aac", "-movflags", "+faststart", "-brand", "M4B "], "ipod"),
 }
 
 

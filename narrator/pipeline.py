@@ -11,18 +11,19 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from .cache import ClipCache
-from .encode import atomic_output, copy_to_stream, read_blocks
+from .encode import atomic_output, copy_to_stream, decode_blocks, read_blocks
 from .engines import DEVICES, Engine, engine_class, load_engine_in_background
-from .errors import InputError, OptionError
+from .errors import InputError, OptionError, OutputError
 from .master import Mastered, Programme, export_range, master
 from .pieces import PieceMaster, PieceStore, piece_format
 from .rendering import AudioFormat, Rendering
@@ -32,6 +33,9 @@ from .text import Kind, Lexicon, Segment, split_text
 from .text.chunks import fit
 from .timeline import Chapter, Cue, chapters, cues, render_subtitles, subtitle_format
 from .voices import Voice, load_voice
+
+if TYPE_CHECKING:
+    import pydub
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +94,41 @@ class Narration:
 
     @property
     def cues(self) -> list[Cue]:
-        """One subtitle cue per spoken segment."""
+        """The subtitle cues: each spoken segment's text in cues of at most two lines of
+        42 characters and about 7 seconds (see :func:`narrator.timeline.sentence_cues`)."""
         return cues(self.segments, self.spans, self.sample_rate)
 
     @property
     def rtf(self) -> float:
         """Real-time factor: seconds of work per second of audio."""
         return self.elapsed / self.duration if self.duration else 0.0
+
+    def to_audiosegment(self) -> pydub.AudioSegment:
+        """The narration as a 16-bit mono :class:`pydub.AudioSegment` at :attr:`sample_rate`,
+        for editing with pydub: from :attr:`audio` when the narration holds its samples,
+        else decoded from :attr:`output`."""
+        with warnings.catch_warnings():  # about ffmpeg on PATH and audioop: neither is used here
+            warnings.simplefilter("ignore")
+            import pydub
+
+        if self.audio is not None:
+            samples = self.audio
+        elif self.output is not None:
+            fmt = AudioFormat.from_suffix(self.output.suffix)
+            if fmt is not None and not fmt.lossy:
+                blocks = read_blocks(self.output)
+            else:  # ffmpeg tells the format from the content, whatever the name says
+                blocks = decode_blocks(self.output, fmt or AudioFormat.MP3, self.sample_rate)
+            samples = np.concatenate([np.zeros(0), *blocks])
+        else:
+            raise OutputError(
+                "the narration went to a stream, so there is no audio to hand to pydub; "
+                "narrate to a file or to output=None"
+            )
+        pcm = np.clip(np.round(samples * 32768), -32768, 32767).astype("<i2")
+        return pydub.AudioSegment(
+            pcm.tobytes(), sample_width=2, frame_rate=self.sample_rate, channels=1
+        )
 
     def summary(self) -> dict[str, object]:
         """The facts a script wants, as plain JSON-able values: a measure that is not a

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,52 @@ def user_dirs(
     (cache / "models").symlink_to(shared_models, target_is_directory=True)
     monkeypatch.setenv("NARRATOR_CACHE_DIR", str(cache))
     return voices
+
+
+_HAD_TORCH = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Whether torch was imported before this test's fixtures (module-scoped ones too)."""
+    item.stash[_HAD_TORCH] = "torch" in sys.modules
+
+
+@pytest.fixture(autouse=True)
+def quick_tests_stay_quick(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, user_dirs: Path
+):
+    """A test not marked ``slow`` fails if it loads a real voice or imports torch, so that
+    ``pytest -m "not slow"`` stays a quick loop.
+
+    A voice counts as loaded when an ONNX Runtime session is made in this process, or when
+    a process (``narrator read`` run by the test, too) puts an optimized graph in the
+    cache's ``models`` folder, which is an empty one of its own here.  torch is caught
+    where it was not imported before the test's fixtures (in the quick loop, no slow test
+    imports it first).
+    """
+    if request.node.get_closest_marker("slow") is not None:
+        yield
+        return
+    import onnxruntime
+
+    loaded: list[str] = []
+    session = onnxruntime.InferenceSession
+
+    def record(model: object, *args: object, **kwargs: object) -> object:
+        loaded.append(str(model))
+        return session(model, *args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", record)
+    models = Path(os.environ["NARRATOR_CACHE_DIR"]) / "models"
+    models.unlink()
+    models.mkdir()
+    yield
+    loaded += [path.name for path in models.iterdir()]
+    if loaded:
+        pytest.fail(f"loads the voice {loaded[0]} but is not marked slow", pytrace=False)
+    if not request.node.stash.get(_HAD_TORCH, True) and "torch" in sys.modules:
+        pytest.fail("imports torch but is not marked slow", pytrace=False)
 
 
 @pytest.fixture

@@ -502,8 +502,11 @@ def test_json_of_a_silent_narration_is_strict_json(story: Path, user_dirs: Path)
         ("missing.txt", None, "missing.txt: no such file"),
         # Found only once the model is loading on its thread: the process still
         # exits with the one line (not aborted in the middle of ONNX Runtime's set-up).
-        ("empty.txt", b"  \n", "empty.txt: is empty; there is nothing to narrate"),
-        ("binary.txt", bytes(range(256)) * 4, "binary.txt: looks like a binary file"),
+        # These two start loading joe (slow).
+        pytest.param("empty.txt", b"  \n", "empty.txt: is empty; there is nothing to narrate",
+                     marks=pytest.mark.slow),
+        pytest.param("binary.txt", bytes(range(256)) * 4, "binary.txt: looks like a binary file",
+                     marks=pytest.mark.slow),
     ],
     ids=["missing", "empty", "binary"],
 )  # fmt: skip

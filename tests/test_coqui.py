@@ -44,7 +44,9 @@ from .coqui_models import (
     write_preset,
 )
 
-pytest.importorskip("TTS", reason="the coqui engine needs coqui-tts: pip install narrator[coqui]")
+pytest.importorskip(
+    "TTS", reason="the coqui engine needs coqui-tts: pip install narrator-tts[coqui]"
+)
 
 from narrator.engines import coqui  # noqa: E402 - after the skip, like the engine's users
 
@@ -159,6 +161,7 @@ def synthesize(voice: Voice, text: str = "A short sentence to speak.") -> np.nda
 # VITS: narration, speakers, chunking, device, seed
 
 
+@pytest.mark.slow
 def test_narrate_a_single_speaker_model(models: Path):
     result = narrate(STORY, voice=models / "single.toml", device="cpu")
     assert result.sample_rate == SAMPLE_RATE
@@ -173,6 +176,7 @@ def test_narrate_a_single_speaker_model(models: Path):
         assert seconds == pytest.approx(len(segment.text) * SECONDS_PER_CHAR, rel=0.15)
 
 
+@pytest.mark.slow
 def test_read_with_a_named_speaker(models: Path):
     result = invoke(["read", "story.md", "-o", "out.wav", "--voice", str(models / "multi.toml"),
                      "--speaker", "cy", "--device", "cpu", "--quiet"])  # fmt: skip
@@ -185,6 +189,7 @@ def test_read_with_a_named_speaker(models: Path):
     )
 
 
+@pytest.mark.slow
 def test_the_speaker_changes_the_voice(models: Path):
     voice = load_voice(models / "multi.toml")
     ana = synthesize(voice.with_options(speaker="ana", seed=1))
@@ -194,6 +199,7 @@ def test_the_speaker_changes_the_voice(models: Path):
     assert np.array_equal(ana, synthesize(voice.with_options(speaker="ana", seed=1)))
 
 
+@pytest.mark.slow
 def test_an_unknown_speaker_lists_the_speakers(models: Path):
     result = invoke(["read", "story.md", "--voice", str(models / "multi.toml"),
                      "--speaker", "zed"])  # fmt: skip
@@ -204,6 +210,7 @@ def test_an_unknown_speaker_lists_the_speakers(models: Path):
     )
 
 
+@pytest.mark.slow
 def test_speakers_must_fit_the_model(models: Path, tmp_path: Path):
     no_speaker = write_preset(tmp_path / "anyone.toml", models / "multi")
     with pytest.raises(VoiceError, match="has several speakers; choose one .*: ana, bob, cy$"):
@@ -212,6 +219,7 @@ def test_speakers_must_fit_the_model(models: Path, tmp_path: Path):
         load_engine(load_voice(models / "single.toml").with_options(speaker="bob"))
 
 
+@pytest.mark.slow
 def test_a_long_sentence_is_split_at_clause_boundaries(
     models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -235,6 +243,7 @@ def test_a_long_sentence_is_split_at_clause_boundaries(
     assert result.duration > len(LONG_SENTENCE) * SECONDS_PER_CHAR * 0.8
 
 
+@pytest.mark.slow
 def test_device_cuda_without_a_gpu_is_a_clear_error(models: Path):
     import torch
 
@@ -259,6 +268,7 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 def test_device_cuda_on_a_gpu(models: Path, tmp_path: Path):
     needs_a_gpu()
@@ -291,6 +301,7 @@ def test_device_cuda_on_a_gpu(models: Path, tmp_path: Path):
         cpu.close()
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 def test_read_with_device_cuda(models: Path):
     needs_a_gpu()
@@ -312,6 +323,7 @@ def test_read_with_device_cuda(models: Path):
     assert 20 * np.log10(np.abs(gpu.audio).max()) < DEFAULT_TRUE_PEAK
 
 
+@pytest.mark.slow
 def test_seed_makes_the_output_identical(models: Path):
     runs = {}
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
@@ -323,6 +335,7 @@ def test_seed_makes_the_output_identical(models: Path):
     assert runs["a"].shape != runs["c"].shape or not np.array_equal(runs["a"], runs["c"])
 
 
+@pytest.mark.slow
 def test_the_clip_cache_sees_a_new_checkpoint_or_recording(
     models: Path, xtts: Path, reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -348,6 +361,7 @@ def test_the_clip_cache_sees_a_new_checkpoint_or_recording(
 # Model files: folders, checkpoints, moved folders, options, espeak-ng
 
 
+@pytest.mark.slow
 def test_a_moved_model_folder_finds_its_speakers_file(models: Path, tmp_path: Path):
     moved = tmp_path / "moved"
     shutil.copytree(models / "multi", moved)
@@ -360,6 +374,7 @@ def test_a_moved_model_folder_finds_its_speakers_file(models: Path, tmp_path: Pa
     assert json.loads((moved / "config.json").read_text())["speakers_file"] == gone  # untouched
 
 
+@pytest.mark.slow
 def test_options_are_checked(models: Path, tmp_path: Path):
     preset = write_preset(tmp_path / "odd.toml", models / "single", options={"colour": "red"})
     result = invoke(["read", "story.md", "--voice", str(preset)])
@@ -373,12 +388,14 @@ def test_options_are_checked(models: Path, tmp_path: Path):
         load_engine(load_voice(preset), device="cpu")
 
 
+@pytest.mark.slow
 def test_noise_scale_zero_is_deterministic_without_a_seed(models: Path, tmp_path: Path):
     preset = write_preset(tmp_path / "calm.toml", models / "single", options={"noise_scale": 0})
     voice = load_voice(preset)
     assert np.array_equal(synthesize(voice), synthesize(voice))
 
 
+@pytest.mark.slow
 def test_vits_speaks_sentences_in_batches_where_asked(
     models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -417,6 +434,7 @@ def test_vits_speaks_sentences_in_batches_where_asked(
     assert sizes == []
 
 
+@pytest.mark.slow
 def test_seeded_voices_and_xtts_speak_one_sentence_at_a_time(
     models: Path, xtts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -430,6 +448,7 @@ def test_seeded_voices_and_xtts_speak_one_sentence_at_a_time(
         load_engine(load_voice(models / "single.toml"), device="cpu")
 
 
+@pytest.mark.slow
 def test_a_folder_with_several_checkpoints_takes_the_latest(models: Path, tmp_path: Path):
     folder = tmp_path / "training"
     shutil.copytree(models / "single", folder)
@@ -441,6 +460,7 @@ def test_a_folder_with_several_checkpoints_takes_the_latest(models: Path, tmp_pa
         coqui.find_model_files(folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phonemizer", ["espeak", None])  # None: coqui's default for English
 def test_a_phoneme_model_without_espeak_ng_says_how_to_install_it(
     models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, phonemizer: str | None
@@ -461,6 +481,7 @@ def test_a_phoneme_model_without_espeak_ng_says_how_to_install_it(
 # The catalog: cache, download, licence, offline
 
 
+@pytest.mark.slow
 def test_voices_shows_which_models_are_on_disk(models: Path, tmp_path: Path):
     result = invoke(["voices"])
     assert result.exit_code == 0
@@ -483,6 +504,7 @@ def test_voices_shows_which_models_are_on_disk(models: Path, tmp_path: Path):
     assert "ljspeech-vits: model tts_models/en/ljspeech/vits is on disk (downloaded)" in done.stderr
 
 
+@pytest.mark.slow  # coqui's model manager imports torch
 def test_the_cache_folder_is_coquis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from trainer.io import get_user_data_dir
 
@@ -495,6 +517,7 @@ def test_the_cache_folder_is_coquis(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert coqui.coqui_data_dir() == get_user_data_dir("tts")
 
 
+@pytest.mark.slow  # coqui's model manager imports torch
 def test_a_missing_model_offline_is_one_clear_line():
     hint = "connect to a network and run: narrator voices download ljspeech-vits"
     result = invoke(["read", "story.md", "--voice", "ljspeech-vits", "--device", "cpu"])
@@ -526,6 +549,7 @@ def test_a_network_that_does_not_answer_does_not_hang(monkeypatch: pytest.Monkey
     assert_one_line_error(result, 1, "github.com cannot be reached (no answer in 0.5 s)")
 
 
+@pytest.mark.slow
 def test_download_goes_through_coquis_model_manager(
     models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -574,6 +598,7 @@ def test_download_goes_through_coquis_model_manager(
     assert result.exit_code == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_xtts_needs_the_licence_and_never_prompts(xtts: Path):
     result = invoke(["read", "story.md", "--voice", str(xtts / "xtts.toml"), "--device", "cpu"])
     assert_one_line_error(result, 1, "Coqui model xtts is an XTTS model",
@@ -591,6 +616,7 @@ def test_xtts_needs_the_licence_and_never_prompts(xtts: Path):
 # XTTS: built-in speakers, cloning, languages, limits
 
 
+@pytest.mark.slow
 def test_xtts_with_a_built_in_speaker(xtts: Path):
     preset = str(xtts / "xtts.toml")
     result = invoke(["read", "story.md", "-o", "x.wav", "--voice", preset, "--quiet",
@@ -603,6 +629,7 @@ def test_xtts_with_a_built_in_speaker(xtts: Path):
     )
 
 
+@pytest.mark.slow
 def test_xtts_clones_a_voice_read_with_soundfile(
     xtts: Path, reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -635,6 +662,7 @@ def test_xtts_clones_a_voice_read_with_soundfile(
     engine.close()
 
 
+@pytest.mark.slow
 def test_xtts_checks_speaker_language_and_options(
     xtts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -707,6 +735,7 @@ def test_the_engine_is_a_plugin_like_any_other():
                                                                "torchcodec"}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_piper_narration_does_not_import_torch(tmp_path: Path):
     code = (
         "import sys\n"

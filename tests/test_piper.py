@@ -13,6 +13,8 @@ from narrator.cache import ClipCache
 from narrator.engines import load_engine
 from narrator.voices import load_voice
 
+pytestmark = pytest.mark.slow  # every test here loads joe
+
 SENTENCES = ["The machine read the first line twice.", "Then it read on, slower."]
 
 

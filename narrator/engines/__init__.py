@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from .. import DISTRIBUTION
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..voices import Voice
 
@@ -63,8 +64,11 @@ _BUILTIN = {
     "piper": "narrator.engines.piper:PiperEngine",
     "coqui": "narrator.engines.coqui:CoquiEngine",
 }
+COQUI_INSTALL_HINT = f'install it with: pip install "{DISTRIBUTION}[coqui]"'
+"""How to add the Coqui engine to an installed narrator (the ``coqui`` extra)."""
+
 _INSTALL_HINTS = {
-    "coqui": 'install it with: pip install "narrator[coqui]"',
+    "coqui": COQUI_INSTALL_HINT,
 }
 _registered: dict[str, type[Engine]] = {}
 

@@ -1,6 +1,6 @@
 """The Coqui engine (coqui-tts, import name ``TTS``): VITS, XTTS and the rest of Coqui's models.
 
-Install it with ``pip install "narrator[coqui]"``.  A preset's ``model`` is one of
+Install it with ``pip install "narrator-tts[coqui]"``.  A preset's ``model`` is one of
 
 * a name from Coqui's catalog, such as ``tts_models/en/ljspeech/vits``;
 * a checkpoint ``.pth`` with its ``config.json`` beside it;
@@ -43,6 +43,7 @@ import platformdirs
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..text import base_language
 from ..voices import Voice
+from . import COQUI_INSTALL_HINT as INSTALL_HINT
 from . import DOWNLOADED, LOCAL, MISSING, Engine, batch_size, engine_threads, require_network
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,6 @@ COQUI_LICENSE_ENV = "COQUI_TOS_AGREED"
 """coqui's own variable for the same agreement; honoured too."""
 
 LICENSE_URL = "https://coqui.ai/cpml"
-
-INSTALL_HINT = 'install it with: pip install "narrator[coqui]"'
 
 CHECKPOINT_NAMES = (
     "model_file.pth",
