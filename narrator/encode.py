@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -15,6 +14,7 @@ import imageio_ffmpeg
 import numpy as np
 import soundfile as sf
 
+from .destinations import Destinations
 from .errors import OutputError
 from .rendering import AudioFormat
 
@@ -209,38 +209,28 @@ def decode_blocks(
 
 @contextlib.contextmanager
 def atomic_output(destination: Path) -> Iterator[Path]:
-    """A temporary path beside *destination*, moved onto it only if the block succeeds.
+    """A scratch path for *destination*, moved onto it only if the block succeeds.
 
-    On any failure or interruption the temporary file is removed and an existing
-    *destination* is left untouched.
+    On any failure or interruption the scratch file is removed and an existing
+    *destination* is left untouched (see :class:`narrator.destinations.Destinations`,
+    which also commits several files together).
     """
-    directory = destination.parent if str(destination.parent) else Path(".")
-    if destination.is_dir():
-        raise OutputError(f"{destination}: is a directory; give a file name such as story.mp3")
-    if not directory.is_dir():
-        raise OutputError(f"{destination}: the folder {directory} does not exist")
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"{destination}: cannot write there ({exc.strerror or exc})") from None
-    os.close(fd)
-    temporary = Path(name)
-    # The name is kept but the file only comes back when the audio is written, at the
-    # end: a run killed before then (kill -9 cannot be cleaned up after) leaves nothing.
-    temporary.unlink()
-    try:
-        yield temporary
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, destination)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with Destinations() as outputs:
+        temporary = outputs.add(destination)
+        with outputs.writing():
+            yield temporary
+        outputs.commit()
 
 
 def copy_to_stream(path: Path, stream: BinaryIO) -> None:
     """Copy a finished file to *stream* (standard output in a pipeline)."""
-    with open(path, "rb") as f:
-        shutil.copyfileobj(f, stream, 1 << 16)
-    stream.flush()
+    try:
+        with open(path, "rb") as f:
+            shutil.copyfileobj(f, stream, 1 << 16)
+        stream.flush()
+    except BrokenPipeError:
+        raise  # the reader went away: the caller decides (the CLI exits 141)
+    except (OSError, ValueError) as exc:  # ValueError: the stream is closed
+        where = "standard output" if getattr(stream, "name", None) == "<stdout>" else "the stream"
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OutputError(f"cannot write the audio to {where}: {reason}") from None
