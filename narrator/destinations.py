@@ -51,6 +51,12 @@ SCRATCH_SUFFIX = ".part"
 NAME_MAX = 255
 """Bytes a file name may have where the file system does not say (it is 255 on Linux's)."""
 
+FULL_BELOW = 1 << 20
+"""Bytes free under which a file system counts as full, when a write error does not say
+which file it is about."""
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
 _SCRATCH = re.compile(r"\.narrator-([0-9a-f]{6})-([0-9]+)-.*\.part\Z", re.DOTALL)
 
 
@@ -237,6 +243,8 @@ class Destinations:
         except FileNotFoundError:
             info = None
         except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                self._check_length(path, path)
             raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
         target = path
         if info is not None and stat.S_ISLNK(info.st_mode):
@@ -261,12 +269,17 @@ class Destinations:
                 f"{path}: is {kind}; narrator writes regular files, character devices "
                 "(such as /dev/null) and FIFOs"
             )
+        self._check_length(path, target)
+        return target, info
+
+    @staticmethod
+    def _check_length(path: Path, target: Path) -> None:
+        folder = target.parent if str(target.parent) else Path(".")
         size, most = len(os.fsencode(target.name)), _name_max(folder)
         if size > most:
             raise OutputError(
                 f"{path}: the file name is {size} bytes long; the file system takes at most {most}"
             )
-        return target, info
 
     @staticmethod
     def _check_link(path: Path, info: os.stat_result, target: Path) -> None:
@@ -322,10 +335,17 @@ class Destinations:
             folder = str(planned.scratch.parent)
             if any(isinstance(n, str) and n.startswith(folder) for n in names):
                 return planned
-        full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-        if (full or "No space left" in str(exc)) and self._planned:
-            return self._planned[0]
-        return None
+        if not (isinstance(exc, OSError) and exc.errno in _FULL):
+            return None
+        for planned in self._planned:  # an error that names no file: whose disk is full?
+            with contextlib.suppress(OSError):
+                room = os.statvfs(planned.scratch.parent)
+                if room.f_bavail * room.f_frsize < FULL_BELOW:
+                    return planned
+        raise OutputError(
+            f"cannot write: {exc.strerror} (on the output's disk, the cache's or the "
+            "temporary folder's)"
+        ) from None
 
     # -- committing
 

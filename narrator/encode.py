@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import re
 import shutil
 import subprocess
 import tempfile
@@ -47,15 +49,35 @@ class SoundfileSink:
     """WAV and FLAC, 16-bit, through libsndfile."""
 
     def __init__(self, path: Path, fmt: AudioFormat, sample_rate: int) -> None:
-        self._file = sf.SoundFile(
-            path, "w", samplerate=sample_rate, channels=1, format=fmt.name, subtype="PCM_16"
-        )
+        self._path = path
+        try:
+            self._file = sf.SoundFile(
+                path, "w", samplerate=sample_rate, channels=1, format=fmt.name, subtype="PCM_16"
+            )
+        except sf.SoundFileError as exc:
+            raise self._error(exc) from None
 
     def write(self, block: np.ndarray) -> None:
-        self._file.write(np.clip(block, -1.0, 1.0))
+        try:
+            self._file.write(np.clip(block, -1.0, 1.0))
+        except sf.SoundFileError as exc:
+            raise self._error(exc) from None
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except sf.SoundFileError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: sf.SoundFileError) -> OSError:
+        """An OSError naming the file, with libsndfile's own reason ("System error."
+        alone says nothing; its detailed message says "No space left on device")."""
+        detail = str(exc)
+        with contextlib.suppress(Exception):  # (the detail comes from a private handle)
+            handle = self._file._file
+            detail = sf._ffi.string(sf._snd.sf_strerror(handle)).decode("utf-8", "replace")
+        reason = detail.split(" : ", 1)[-1].strip().rstrip(".")
+        return OSError(errno.EIO, reason, str(self._path))
 
 
 class FfmpegSink:
@@ -111,7 +133,8 @@ class FfmpegSink:
         lines = self._log.read().decode("utf-8", "replace").strip().splitlines()
         self._cleanup()
         first = next((line for line in lines if "rror" in line), lines[0] if lines else "")
-        raise OutputError(f"the encoder failed: {first.strip() or 'no message'}")
+        first = re.sub(r"^(\[[^]]*\]\s*)+", "", first.strip())  # "[out#0/ogg @ 0x55d8...]"
+        raise OutputError(f"the encoder failed: {first or 'no message'}")
 
 
 VORBIS_MAX_LOW_RATE_BITRATE = 80
