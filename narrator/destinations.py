@@ -248,9 +248,12 @@ class Destinations:
             raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
         target = path
         if info is not None and stat.S_ISLNK(info.st_mode):
+            pointed = _stat(path)
             target = Path(os.path.realpath(path))
-            self._check_link(path, info, target)
-            info = _stat(target)
+            self._check_link(path, info, target, pointed)
+            info = pointed
+            if pointed is not None and not stat.S_ISREG(pointed.st_mode):
+                target = path  # /dev/stdout -> /proc/self/fd/1 -> pipe:[...]: opened as given
         folder = target.parent if str(target.parent) else Path(".")
         if info is None:
             if not folder.is_dir():
@@ -282,8 +285,10 @@ class Destinations:
             )
 
     @staticmethod
-    def _check_link(path: Path, info: os.stat_result, target: Path) -> None:
-        if not target.exists():
+    def _check_link(
+        path: Path, info: os.stat_result, target: Path, pointed: os.stat_result | None
+    ) -> None:
+        if pointed is None:
             raise OutputError(
                 f"{path}: is a link to {target}, which does not exist; narrator follows "
                 "links only to existing files"
