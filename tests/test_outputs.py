@@ -553,4 +553,3 @@ def test_one_stream_of_audio_goes_to_a_pipe(fake_voice: str, story: Path, tmp_pa
     assert abs(decode(tmp_path / "got.wav").duration - reference_seconds(fake_voice, tmp_path))\
         < 0.01  # fmt: skip
     assert np.isfinite(decode(tmp_path / "got.wav").audio).all()
-
