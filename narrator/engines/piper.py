@@ -144,7 +144,10 @@ class PiperEngine(Engine):
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(NETWORK_TIMEOUT)  # piper's urlopen calls have no timeout
         try:
-            with tempfile.TemporaryDirectory(dir=target, prefix=".download-") as folder:
+            remove_stale(target)  # what killed downloads left
+            with tempfile.TemporaryDirectory(
+                dir=target, prefix=f"{scratch_prefix()}download-", suffix=SCRATCH_SUFFIX
+            ) as folder:
                 download_voice(voice.model, Path(folder))
                 for suffix in (".onnx.json", ".onnx"):  # the model last: it marks a whole voice
                     name = f"{voice.model}{suffix}"
