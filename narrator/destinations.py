@@ -164,6 +164,7 @@ class Destinations:
         self._inputs: list[tuple[Path, str, os.stat_result | None]] = []
         self._planned: list[_Planned] = []
         self._folders: dict[Path, Path] = {}  # destination folder -> private scratch folder
+        self._added = 0
 
     def __enter__(self) -> Destinations:
         return self
@@ -190,7 +191,8 @@ class Destinations:
         else:
             folder = self._scratch_folder(target.parent, path)
         suffix = target.suffix if len(target.suffix) <= 16 else ""
-        scratch = folder / f"{len(self._planned)}{suffix}"
+        scratch = folder / f"{self._added}{suffix}"
+        self._added += 1
         self._planned.append(_Planned(path, what, target, info, scratch))
         return scratch
 

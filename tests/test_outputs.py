@@ -553,3 +553,17 @@ def test_one_stream_of_audio_goes_to_a_pipe(fake_voice: str, story: Path, tmp_pa
     assert abs(decode(tmp_path / "got.wav").duration - reference_seconds(fake_voice, tmp_path))\
         < 0.01  # fmt: skip
     assert np.isfinite(decode(tmp_path / "got.wav").audio).all()
+
+
+def test_a_dropped_destination_frees_no_name_for_reuse(tmp_path: Path):
+    with Destinations() as outputs:
+        first = outputs.add(tmp_path / "a.wav")
+        dropped = outputs.add(tmp_path / "b.wav")
+        outputs.drop(dropped)
+        third = outputs.add(tmp_path / "c.wav")
+        assert len({first, dropped, third}) == 3
+        for path in (first, third):
+            path.write_bytes(path.name.encode())
+        outputs.commit()
+    assert listing(tmp_path) == ["a.wav", "c.wav"]
+    assert (tmp_path / "a.wav").read_bytes() != (tmp_path / "c.wav").read_bytes()
