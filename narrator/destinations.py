@@ -196,6 +196,10 @@ class Destinations:
         self._planned.append(_Planned(path, what, target, info, scratch))
         return scratch
 
+    def is_stream(self, scratch: Path) -> bool:
+        """Whether the destination written at *scratch* is a device or a FIFO."""
+        return any(p.stream for p in self._planned if p.scratch == scratch)
+
     def drop(self, scratch: Path) -> None:
         """Forget the destination written at *scratch* (it is not wanted after all)."""
         self._planned = [p for p in self._planned if p.scratch != scratch]

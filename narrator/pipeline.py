@@ -188,6 +188,8 @@ def narrate(
         # Every destination is checked before any audio is made.
         _protect_inputs(outputs, inputs, voice, lexicon)
         scratch = outputs.add(destination) if destination is not None else None
+        if split_chapters and scratch is not None and outputs.is_stream(scratch):
+            raise OptionError("--split-chapters needs an output file, not a device or a FIFO")
         subtitle_scratch = outputs.add(subtitle_path, "subtitles") if subtitle_path else None
     except BaseException:
         outputs.discard()

@@ -567,3 +567,12 @@ def test_a_dropped_destination_frees_no_name_for_reuse(tmp_path: Path):
         outputs.commit()
     assert listing(tmp_path) == ["a.wav", "c.wav"]
     assert (tmp_path / "a.wav").read_bytes() != (tmp_path / "c.wav").read_bytes()
+
+
+def test_chapter_files_need_a_file_not_a_device(fake_voice: str, story: Path):
+    result = invoke(["read", "story.txt", "-v", fake_voice, "-o", os.devnull, "--split-chapters"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "narrator: error: --split-chapters needs an output file, not a device or a FIFO\n"
+    )
+    assert not list(Path(os.devnull).parent.glob("null-*"))
