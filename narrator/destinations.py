@@ -3,9 +3,11 @@
 Every destination (the audio, the subtitles, the chapter files) is checked when it is
 added, before any audio is made: its folder exists, its name fits the file system, it
 is not an input of the narration nor another destination, and narrator may replace it.
-Each is then written under a *scratch* name in a private folder (made by
-:func:`tempfile.mkdtemp`, mode 0700, beside the destination so that the final rename
-stays on one file system), where no one else can plant a link; helper files derived
+Each is then written under a *scratch* name in a private folder (mode 0700, beside
+the destination so that the final rename stays on one file system; its name is tried
+when the destination is added and the folder made with an exclusive ``mkdir`` only when
+the audio is written, so a run killed while it synthesizes leaves nothing), where no
+one else can plant a link; helper files derived
 from a scratch name (the encoder's ``.chapters`` metadata, the codec's ``.excerpt``)
 stay in that folder too.  :meth:`Destinations.commit` moves all of them into place
 once everything is written; on failure none is, and existing files are left untouched.
@@ -155,9 +157,9 @@ class _Planned:
 class Destinations:
     """The set of files a narration writes.
 
-    ``add()`` each one before synthesizing, write the scratch path it returns, then
-    ``commit()``; leaving the ``with`` block without committing removes every scratch
-    file and leaves the destinations as they were.
+    ``add()`` each one before synthesizing, call ``ready()`` before writing the scratch
+    paths it returns, then ``commit()``; leaving the ``with`` block without committing
+    removes every scratch file and leaves the destinations as they were.
     """
 
     def __init__(self) -> None:
@@ -165,6 +167,7 @@ class Destinations:
         self._planned: list[_Planned] = []
         self._folders: dict[Path, Path] = {}  # destination folder -> private scratch folder
         self._added = 0
+        self._made: set[Path] = set()  # the scratch folders made so far (see ready())
 
     def __enter__(self) -> Destinations:
         return self
@@ -220,10 +223,28 @@ class Destinations:
         self._planned.clear()
         self.discard()
 
+    def ready(self) -> None:
+        """Make the private scratch folders, just before the first file is written.
+
+        ``mkdir`` never follows a link and fails on any name that is taken, so a folder
+        made here is this process's own, mode 0700, whatever else is in that folder.
+        """
+        for folder in self._folders.values():
+            if folder in self._made:
+                continue
+            try:
+                os.mkdir(folder, 0o700)
+            except OSError as exc:
+                raise OutputError(
+                    f"{folder}: cannot make narrator's scratch folder ({exc.strerror or exc})"
+                ) from None
+            self._made.add(folder)
+
     def discard(self) -> None:
         """Remove every scratch file; the destinations stay as they were."""
-        for folder in self._folders.values():
+        for folder in self._made:
             shutil.rmtree(folder, ignore_errors=True)
+        self._made.clear()
         self._folders.clear()
 
     @contextlib.contextmanager
@@ -329,11 +350,15 @@ class Destinations:
                 )
 
     def _scratch_folder(self, folder: Path, path: Path) -> Path:
+        """A name for a private folder in *folder*, which is tried (made and removed) now
+        and made for good by :meth:`ready`: a run killed while it synthesizes leaves
+        nothing beside the output."""
         folder = folder if str(folder) else Path(".")
         if folder not in self._folders:
             remove_stale(folder)
             try:
                 made = tempfile.mkdtemp(prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX, dir=folder)
+                os.rmdir(made)
             except OSError as exc:
                 raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
             self._folders[folder] = Path(made)

@@ -240,6 +240,7 @@ def atomic_output(destination: Path) -> Iterator[Path]:
     """
     with Destinations() as outputs:
         temporary = outputs.add(destination)
+        outputs.ready()
         with outputs.writing():
             yield temporary
         outputs.commit()

@@ -228,6 +228,7 @@ def narrate(
                     result = _to_memory_or_stream(segments, stream, voice, rendering,
                                                   synthesizer, progress, store)  # fmt: skip
                 if subtitle_path is not None and subtitle_scratch is not None:
+                    outputs.ready()
                     subtitle_scratch.write_text(render_subtitles(result.cues, subtitle_path),
                                                 "utf-8")  # fmt: skip
         finally:
@@ -346,6 +347,8 @@ def _produce(
             programme.append(stitcher.tail())
             programme.finish()
             found = chapters(segments, stitcher.spans, rate, programme.duration)
+            if outputs is not None:
+                outputs.ready()  # the scratch folders appear only now that audio is written
             if pieces is not None:
                 mastered = pieces.finish(destination, found)
             else:

@@ -344,6 +344,8 @@ def test_scratch_folders_are_made_exclusively(tmp_path: Path):
         first = outputs.add(tmp_path / "a.wav")
         second = outputs.add(tmp_path / "b.srt", "subtitles")
         assert first.parent == second.parent and first.name != second.name
+        assert listing(tmp_path) == []  # until the audio is written
+        outputs.ready()
         assert stat.S_IMODE(first.parent.stat().st_mode) == 0o700
         assert not first.exists()
     assert listing(tmp_path) == []
@@ -382,7 +384,7 @@ def test_leftovers_of_dead_runs_are_removed(fake_voice: str, tmp_path: Path):
     assert all(path.exists() for path in kept) and foreign.exists()
 
 
-def test_a_run_killed_mid_way_is_cleaned_after(fake_voice: str, tmp_path: Path):
+def test_a_run_killed_while_synthesizing_leaves_nothing(fake_voice: str, tmp_path: Path):
     code = (
         "import os, signal, sys\n"
         "from narrator.engines import register_engine\n"
@@ -396,8 +398,32 @@ def test_a_run_killed_mid_way_is_cleaned_after(fake_voice: str, tmp_path: Path):
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "book.mp3")], env=env,
                           timeout=120)  # fmt: skip
     assert done.returncode == -9
+    assert listing(tmp_path) == []
+
+
+def test_a_run_killed_while_writing_is_cleaned_after(fake_voice: str, tmp_path: Path):
+    code = (
+        "import os, signal, sys\n"
+        "from narrator.engines import register_engine\n"
+        "from tests.fake_engine import FakeEngine\n"
+        "register_engine('fake', FakeEngine)\n"
+        "import narrator.master\n"
+        "real = narrator.master.open_sink\n"
+        "def dying(path, *args, **kwargs):\n"
+        "    sink = real(path, *args, **kwargs)\n"
+        "    sink.write(__import__('numpy').zeros(16000))\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "narrator.master.open_sink = dying\n"
+        "from narrator import narrate\n"
+        f"narrate({STORY!r}, sys.argv[1], voice='fake')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "book.ogg")], env=env,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == -9
     (left,) = tmp_path.iterdir()
     assert left.name.startswith(".narrator-") and left.name.endswith(".part")
+    assert list(left.iterdir())  # the half-written audio
     narrate(STORY, tmp_path / "other.wav", voice=fake_voice)
     assert listing(tmp_path) == ["other.wav"]
 
@@ -559,6 +585,7 @@ def test_a_dropped_destination_frees_no_name_for_reuse(tmp_path: Path):
     with Destinations() as outputs:
         first = outputs.add(tmp_path / "a.wav")
         dropped = outputs.add(tmp_path / "b.wav")
+        outputs.ready()
         outputs.drop(dropped)
         third = outputs.add(tmp_path / "c.wav")
         assert len({first, dropped, third}) == 3
@@ -576,3 +603,15 @@ def test_chapter_files_need_a_file_not_a_device(fake_voice: str, story: Path):
         "narrator: error: --split-chapters needs an output file, not a device or a FIFO\n"
     )
     assert not list(Path(os.devnull).parent.glob("null-*"))
+
+
+def test_a_taken_scratch_name_is_never_written_through(tmp_path: Path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    with Destinations() as outputs:
+        scratch = outputs.add(tmp_path / "a.wav")
+        scratch.parent.symlink_to(victim)  # planted between the check and the writing
+        with pytest.raises(OutputError, match="cannot make narrator's scratch folder"):
+            outputs.ready()
+    assert listing(victim) == []
+    assert scratch.parent.is_symlink()  # not ours: left alone
