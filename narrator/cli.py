@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import signal
+import stat
 import sys
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import NarratorError
+from .errors import NarratorError, OutputError
 from .rendering import (
     DEFAULT_BITRATE,
     DEFAULT_HEADING_PAUSE,
@@ -36,8 +38,28 @@ logger = logging.getLogger("narrator")
 
 
 def _fail(exc: NarratorError) -> None:
-    click.echo(f"narrator: error: {exc}", err=True)
+    _say(f"narrator: error: {exc}")
     sys.exit(exc.exit_code)
+
+
+def _say(message: str, err: bool = True) -> None:
+    """Print a line; a reader that went away (a closed pipe) or a closed stream does not
+    fail the run."""
+    try:
+        click.echo(message, err=err)
+    except OSError:
+        _silence(sys.stderr if err else sys.stdout)
+
+
+def _silence(stream: Any) -> None:
+    """Point a stream whose reader went away at /dev/null, so that Python's flush at exit
+    finds nothing left to fail on."""
+    if stream is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 class _Group(click.Group):
@@ -51,7 +73,8 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("narrator: interrupted", err=True)
             sys.exit(130)
-        except BrokenPipeError:
+        except BrokenPipeError:  # the audio on standard output was cut short
+            _silence(sys.stdout)
             sys.exit(141)
 
 
@@ -284,7 +307,9 @@ def read(
     )
     if as_json and output == STDOUT:
         raise click.UsageError("--json prints the summary on stdout, so it needs -o FILE")
-    stream = sys.stdout.buffer if output == STDOUT else None
+    if output == STDOUT and sys.stdout is None:
+        raise OutputError("standard output is closed; give -o FILE")
+    stream = sys.stdout.buffer if output == STDOUT and sys.stdout is not None else None
     if stream is not None and stream.isatty():
         raise click.UsageError("refusing to write audio to a terminal; redirect standard output")
     from .text import open_input
@@ -298,7 +323,7 @@ def read(
 
     with source:
         text = source.read(max_input)
-    show = not quiet and sys.stderr.isatty()
+    show = not quiet and sys.stderr is not None and sys.stderr.isatty()
     started = time.perf_counter()
     with _Progress(show) as progress:
         result = narrate(
@@ -306,26 +331,32 @@ def read(
             device=device, engine=engine, progress=progress.update,
             fallback_title=None if input == STDIN else _title_from_name(input),
             cache=not no_cache, jobs=jobs, subtitles=subtitles, split_chapters=split_chapters,
-            lexicon=lexicon,
+            lexicon=lexicon, inputs=[_input_file(input)],
         )  # fmt: skip
+    # The files are complete: a reader of the messages that went away fails nothing.
     if as_json:
-        click.echo(json.dumps(result.summary(), indent=2, allow_nan=False))
+        _say(json.dumps(result.summary(), indent=2, allow_nan=False), err=False)
     if not quiet:
         where = "standard output" if stream is not None else output
         elapsed = time.perf_counter() - started
         count = len(result.segments)
         reused = f", {result.stats.cache_hits} from the cache" if result.stats.cache_hits else ""
-        click.echo(
+        _say(
             f"narrator: wrote {where}: {_clock(result.duration)} of audio, "
             f"{count} segment{'s' if count != 1 else ''}{reused}, "
             f"{result.mastered.loudness:.1f} LUFS, in {elapsed:.1f} s "
-            f"(real-time factor {elapsed / max(result.duration, 1e-9):.3f})",
-            err=True,
+            f"(real-time factor {elapsed / max(result.duration, 1e-9):.3f})"
         )
         for path in result.chapter_files:
-            click.echo(f"narrator: wrote {path}", err=True)
+            _say(f"narrator: wrote {path}")
         if subtitles is not None:
-            click.echo(f"narrator: wrote {subtitles}", err=True)
+            _say(f"narrator: wrote {subtitles}")
+
+
+def _input_file(input: str) -> str:
+    """The file INPUT names (standard input's, when it is redirected from one), which no
+    output may replace."""
+    return "/dev/stdin" if input == STDIN else input
 
 
 def _output_format(output: str, fmt: str | None) -> AudioFormat:
@@ -338,7 +369,7 @@ def _output_format(output: str, fmt: str | None) -> AudioFormat:
                 param_hint="--format",
             )
         return chosen
-    if output == STDOUT:
+    if output == STDOUT or _is_stream(output):
         return AudioFormat.MP3
     suffix = AudioFormat.from_suffix(Path(output).suffix)
     if suffix is None:
@@ -348,6 +379,15 @@ def _output_format(output: str, fmt: str | None) -> AudioFormat:
             param_hint="--output",
         )
     return suffix
+
+
+def _is_stream(path: str) -> bool:
+    """Whether *path* is a character device (such as /dev/null) or a FIFO."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
 def _title_from_name(path: str) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
-import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -17,6 +18,7 @@ import imageio_ffmpeg
 import numpy as np
 import soundfile as sf
 
+from .destinations import Destinations
 from .errors import OutputError
 from .rendering import DEFAULT_BITRATE, AudioFormat
 
@@ -51,15 +53,35 @@ class SoundfileSink:
     """WAV and FLAC, 16-bit, through libsndfile."""
 
     def __init__(self, path: Path, fmt: AudioFormat, sample_rate: int) -> None:
-        self._file = sf.SoundFile(
-            path, "w", samplerate=sample_rate, channels=1, format=fmt.name, subtype="PCM_16"
-        )
+        self._path = path
+        try:
+            self._file = sf.SoundFile(
+                path, "w", samplerate=sample_rate, channels=1, format=fmt.name, subtype="PCM_16"
+            )
+        except sf.SoundFileError as exc:
+            raise self._error(exc) from None
 
     def write(self, block: np.ndarray) -> None:
-        self._file.write(np.clip(block, -1.0, 1.0))
+        try:
+            self._file.write(np.clip(block, -1.0, 1.0))
+        except sf.SoundFileError as exc:
+            raise self._error(exc) from None
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except sf.SoundFileError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: sf.SoundFileError) -> OSError:
+        """An OSError naming the file, with libsndfile's own reason ("System error."
+        alone says nothing; its detailed message says "No space left on device")."""
+        detail = str(exc)
+        with contextlib.suppress(Exception):  # (the detail comes from a private handle)
+            handle = self._file._file
+            detail = sf._ffi.string(sf._snd.sf_strerror(handle)).decode("utf-8", "replace")
+        reason = detail.split(" : ", 1)[-1].strip().rstrip(".")
+        return OSError(errno.EIO, reason, str(self._path))
 
 
 class FfmpegSink:
@@ -115,7 +137,8 @@ class FfmpegSink:
         lines = self._log.read().decode("utf-8", "replace").strip().splitlines()
         self._cleanup()
         first = next((line for line in lines if "rror" in line), lines[0] if lines else "")
-        raise OutputError(f"the encoder failed: {first.strip() or 'no message'}")
+        first = re.sub(r"^(\[[^]]*\]\s*)+", "", first.strip())  # "[out#0/ogg @ 0x55d8...]"
+        raise OutputError(f"the encoder failed: {first or 'no message'}")
 
 
 VORBIS_MAX_LOW_RATE_BITRATE = 80
@@ -225,38 +248,29 @@ def decode_blocks(
 
 @contextlib.contextmanager
 def atomic_output(destination: Path) -> Iterator[Path]:
-    """A temporary path beside *destination*, moved onto it only if the block succeeds.
+    """A scratch path for *destination*, moved onto it only if the block succeeds.
 
-    On any failure or interruption the temporary file is removed and an existing
-    *destination* is left untouched.
+    On any failure or interruption the scratch file is removed and an existing
+    *destination* is left untouched (see :class:`narrator.destinations.Destinations`,
+    which also commits several files together).
     """
-    directory = destination.parent if str(destination.parent) else Path(".")
-    if destination.is_dir():
-        raise OutputError(f"{destination}: is a directory; give a file name such as story.mp3")
-    if not directory.is_dir():
-        raise OutputError(f"{destination}: the folder {directory} does not exist")
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"{destination}: cannot write there ({exc.strerror or exc})") from None
-    os.close(fd)
-    temporary = Path(name)
-    # The name is kept but the file only comes back when the audio is written, at the
-    # end: a run killed before then (kill -9 cannot be cleaned up after) leaves nothing.
-    temporary.unlink()
-    try:
-        yield temporary
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, destination)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with Destinations() as outputs:
+        temporary = outputs.add(destination)
+        outputs.ready()
+        with outputs.writing():
+            yield temporary
+        outputs.commit()
 
 
 def copy_to_stream(path: Path, stream: BinaryIO) -> None:
     """Copy a finished file to *stream* (standard output in a pipeline)."""
-    with open(path, "rb") as f:
-        shutil.copyfileobj(f, stream, 1 << 16)
-    stream.flush()
+    try:
+        with open(path, "rb") as f:
+            shutil.copyfileobj(f, stream, 1 << 16)
+        stream.flush()
+    except BrokenPipeError:
+        raise  # the reader went away: the caller decides (the CLI exits 141)
+    except (OSError, ValueError) as exc:  # ValueError: the stream is closed
+        where = "standard output" if getattr(stream, "name", None) == "<stdout>" else "the stream"
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OutputError(f"cannot write the audio to {where}: {reason}") from None

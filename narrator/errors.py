@@ -5,11 +5,15 @@ Each class carries the process exit code the command line uses for it:
 ====  =====================================================
 code  meaning
 ====  =====================================================
-0     success
+0     success (also when every file is complete and only a message or the
+      ``--json`` summary met a closed pipe or stream)
 1     narration failed (engine, model, output)
-2     bad usage: an option value, a missing or unreadable input
+2     bad usage: an option value, a missing or unreadable input, an output
+      that is an input or another output
 3     unknown voice or a broken voice preset
 130   interrupted (Ctrl-C)
+141   the reader of the audio on standard output went away before it was
+      all written
 ====  =====================================================
 """
 

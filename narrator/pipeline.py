@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from .cache import ClipCache
-from .encode import atomic_output, copy_to_stream, decode_blocks, read_blocks
+from .destinations import NAME_MAX, SCRATCH_SUFFIX, Destinations, remove_stale, scratch_prefix
+from .encode import copy_to_stream, decode_blocks, read_blocks
 from .engines import DEVICES, Engine, engine_class, load_engine_in_background
 from .errors import InputError, OptionError, OutputError
 from .master import Mastered, Programme, export_range, master
@@ -31,7 +32,15 @@ from .stitch import Span, Stitcher
 from .synthesis import SynthesisStats, Synthesizer
 from .text import Kind, Lexicon, Segment, split_text
 from .text.chunks import fit
-from .timeline import Chapter, Cue, chapters, cues, render_subtitles, subtitle_format
+from .timeline import (
+    OPENING_TITLE,
+    Chapter,
+    Cue,
+    chapters,
+    cues,
+    render_subtitles,
+    subtitle_format,
+)
 from .voices import Voice, load_voice
 
 if TYPE_CHECKING:
@@ -170,6 +179,7 @@ def narrate(
     subtitles: str | Path | None = None,
     split_chapters: bool = False,
     lexicon: str | Path | Lexicon | None = None,
+    inputs: Sequence[str | Path] = (),
 ) -> Narration:
     """Narrate *text* into one audio file.
 
@@ -190,6 +200,11 @@ def narrate(
     *split_chapters* also writes one file per chapter beside *output*.
     *lexicon* (a TOML file or a :class:`~narrator.text.Lexicon`) respells words
     before normalization; its entries win over the voice preset's own lexicon.
+
+    Every destination (*output*, *subtitles*, the chapter files) is checked before
+    synthesis, and all are moved into place together at the end (see
+    :mod:`narrator.destinations`); none may be one of *inputs* (the files the text
+    came from), the lexicon, the voice's files, or another destination.
     """
     started = time.perf_counter()
     _check_arguments(text, output, voice, rendering, device, engine, progress, fallback_title,
@@ -202,11 +217,26 @@ def narrate(
             rendering = replace(rendering, format=fmt)
     elif output is None:
         rendering = replace(rendering, format=AudioFormat.WAV)
-    if split_chapters and not isinstance(output, (str, Path)):
-        raise OptionError("--split-chapters needs an output file, not a stream")
-    subtitle_path = Path(subtitles) if subtitles is not None else None
-    if subtitle_path is not None:
-        subtitle_format(subtitle_path)
+    destination = Path(output) if isinstance(output, (str, Path)) else None
+    stream = None if isinstance(output, (str, Path)) else output
+    outputs = Destinations()
+    try:
+        if split_chapters and destination is None:
+            raise OptionError("--split-chapters needs an output file, not a stream")
+        subtitle_path = Path(subtitles) if subtitles is not None else None
+        if subtitle_path is not None:
+            subtitle_format(subtitle_path)
+        # Every destination is checked before any audio is made.
+        _protect_inputs(outputs, inputs, voice, lexicon)
+        scratch = outputs.add(destination) if destination is not None else None
+        if split_chapters and scratch is not None and outputs.is_stream(scratch):
+            raise OptionError("--split-chapters needs an output file, not a device or a FIFO")
+        subtitle_scratch = outputs.add(subtitle_path, "subtitles") if subtitle_path else None
+    except BaseException:
+        outputs.discard()
+        if isinstance(engine, Future):
+            engine.add_done_callback(_close_engine)
+        raise
     if isinstance(engine, Engine):
         limit = engine.max_chars
     else:  # the model loads while the text is split
@@ -216,37 +246,36 @@ def narrate(
         segments = split_text(text, language=voice.language, rendering=rendering,
                               lexicon=[lexicon, voice.lexicon_path()], limit=limit)  # fmt: skip
         rendering = _with_default_tags(rendering, voice, segments, fallback_title)
+        planned = None
+        if split_chapters and destination is not None:
+            planned = _plan_chapters(outputs, destination, segments)
         clip_cache = ClipCache() if cache is True else (cache or None)
         synthesizer = Synthesizer(voice, device=device, engine=engine, cache=clip_cache,
                                   jobs=jobs)  # fmt: skip
     except BaseException:
+        outputs.discard()
         if isinstance(engine, Future):
             engine.add_done_callback(_close_engine)
         raise
     store = PieceStore(clip_cache.pieces if clip_cache is not None else None)
-    try:
-        if isinstance(output, (str, Path)):
-            destination = Path(output)
-            with atomic_output(destination) as temporary:
-                base = destination if split_chapters else None
-                result = _produce(segments, temporary, voice, rendering, synthesizer, progress,
-                                  store, base)  # fmt: skip
-            result.output = destination
-        else:
-            with tempfile.TemporaryDirectory(prefix="narrator-") as folder:
-                temporary = Path(folder) / f"narration.{rendering.format.value}"
-                result = _produce(segments, temporary, voice, rendering, synthesizer, progress,
-                                  store)  # fmt: skip
-                if output is None:
-                    result.audio = np.concatenate(list(read_blocks(temporary))).astype(np.float32)
+    with outputs:
+        try:
+            with outputs.writing():
+                if scratch is not None:
+                    result = _produce(segments, scratch, voice, rendering, synthesizer,
+                                      progress, store, planned, outputs)  # fmt: skip
+                    result.output = destination
                 else:
-                    copy_to_stream(temporary, output)
-    finally:
-        synthesizer.close()
-        store.close()
-    if subtitle_path is not None:
-        with atomic_output(subtitle_path) as temporary:
-            temporary.write_text(render_subtitles(result.cues, subtitle_path), "utf-8")
+                    result = _to_memory_or_stream(segments, stream, voice, rendering,
+                                                  synthesizer, progress, store)  # fmt: skip
+                if subtitle_path is not None and subtitle_scratch is not None:
+                    outputs.ready()
+                    subtitle_scratch.write_text(render_subtitles(result.cues, subtitle_path),
+                                                "utf-8")  # fmt: skip
+        finally:
+            synthesizer.close()
+            store.close()
+        outputs.commit()
     result.elapsed = time.perf_counter() - started
     return result
 
@@ -307,6 +336,45 @@ def _shown(value: object) -> str:
     return f"{type(value).__name__} {shown}"
 
 
+def _to_memory_or_stream(
+    segments: list[Segment],
+    output: BinaryIO | None,
+    voice: Voice,
+    rendering: Rendering,
+    synthesizer: Synthesizer,
+    progress: Progress | None,
+    store: PieceStore,
+) -> Narration:
+    """Narrate into a private temporary folder, then into memory or onto *output*."""
+    remove_stale(Path(tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX) as folder:
+        temporary = Path(folder) / f"narration.{rendering.format.value}"
+        result = _produce(segments, temporary, voice, rendering, synthesizer, progress, store)
+        if output is None:
+            result.audio = np.concatenate(list(read_blocks(temporary))).astype(np.float32)
+        else:
+            copy_to_stream(temporary, output)
+    return result
+
+
+def _protect_inputs(
+    outputs: Destinations,
+    inputs: Sequence[str | Path],
+    voice: Voice,
+    lexicon: str | Path | Lexicon | None,
+) -> None:
+    """No destination may replace a file the narration reads."""
+    for given in inputs:
+        outputs.protect(given)
+    if isinstance(lexicon, (str, Path)):
+        outputs.protect(lexicon, "lexicon")
+    for path, what in ((voice.lexicon_path(), "lexicon"), (voice.path, "voice preset")):
+        if path is not None:
+            outputs.protect(path, what)
+    for wav in voice.reference_audio():
+        outputs.protect(wav, "speaker recording")
+
+
 GIL_SWITCH_INTERVAL = 0.001
 """Seconds a thread may hold the GIL while another waits for it, during a narration
 (Python's default is 0.005): the sample story took 0.1-0.2 s less (7 of 10 pairs)."""
@@ -348,7 +416,8 @@ def _produce(
     synthesizer: Synthesizer,
     progress: Progress | None,
     store: PieceStore,
-    chapter_base: Path | None = None,
+    planned: _ChapterPlan | None = None,
+    outputs: Destinations | None = None,
 ) -> Narration:
     rate = synthesizer.sample_rate
     programme = Programme(rate)
@@ -375,11 +444,13 @@ def _produce(
             programme.append(stitcher.tail())
             programme.finish()
             found = chapters(segments, stitcher.spans, rate, programme.duration)
+            if outputs is not None:
+                outputs.ready()  # the scratch folders appear only now that audio is written
             if pieces is not None:
                 mastered = pieces.finish(destination, found)
             else:
                 mastered = master(programme, destination, rendering, found)
-            files = _export_chapters(programme, chapter_base, rendering, mastered, found)
+            files = _export_chapters(programme, planned, outputs, rendering, mastered, found)
             return Narration(
                 output=None, sample_rate=rate, duration=programme.duration, segments=segments,
                 spans=stitcher.spans, voice=voice, mastered=mastered, stats=synthesizer.stats,
@@ -391,31 +462,65 @@ def _produce(
         programme.close()
 
 
+@dataclass
+class _ChapterPlan:
+    """The chapter files of ``--split-chapters``, named (and checked) before synthesis."""
+
+    base: Path
+    """The narration's output; chapter files go beside it."""
+
+    scratch: dict[Path, Path]
+    """Each chapter file, and where it is written first."""
+
+
+def _chapter_paths(base: Path, titles: list[str]) -> list[Path]:
+    """``story-01-Title.mp3`` and so on, the story's name shortened where the whole
+    would not fit a file name."""
+    width = max(2, len(str(len(titles))))
+    paths = []
+    for number, title in enumerate(titles, start=1):
+        tail = f"-{number:0{width}d}-{_slug(title)}{base.suffix}"
+        room = max(1, NAME_MAX - len(os.fsencode(tail)))
+        stem = os.fsencode(base.stem)[:room].decode("utf-8", "ignore") or "chapter"
+        paths.append(base.with_name(stem + tail))
+    return paths
+
+
+def _plan_chapters(outputs: Destinations, base: Path, segments: list[Segment]) -> _ChapterPlan:
+    """The chapter files the headings of *segments* will make (see
+    :func:`~narrator.timeline.chapters`), added to *outputs*."""
+    headings = [s for s in segments if s.kind is Kind.HEADING]
+    titles = [s.source.strip() for s in headings]
+    if headings and headings[0].index > 0:
+        titles.insert(0, OPENING_TITLE)
+    paths = _chapter_paths(base, titles)
+    return _ChapterPlan(base, {path: outputs.add(path, "chapter file") for path in paths})
+
+
 def _export_chapters(
     programme: Programme,
-    base: Path | None,
+    plan: _ChapterPlan | None,
+    outputs: Destinations | None,
     rendering: Rendering,
     mastered: Mastered,
     found: list[Chapter],
 ) -> list[Path]:
-    """One file per chapter beside *base*: ``story-01-Title.mp3`` and so on."""
-    if base is None:
+    """One file per chapter beside the output: ``story-01-Title.mp3`` and so on."""
+    if plan is None or outputs is None:
         return []
     if not found:
         logger.warning("--split-chapters: the text has no headings, so no chapter files")
-        return []
     rate = programme.sample_rate
-    files = []
-    width = max(2, len(str(len(found))))
-    for number, chapter in enumerate(found, start=1):
-        name = f"{base.stem}-{number:0{width}d}-{_slug(chapter.title)}{base.suffix}"
-        path = base.with_name(name)
+    paths = _chapter_paths(plan.base, [chapter.title for chapter in found])
+    for path in set(plan.scratch) - set(paths):
+        outputs.drop(plan.scratch.pop(path))
+    for number, (path, chapter) in enumerate(zip(paths, found, strict=True), start=1):
+        if path not in plan.scratch:  # (planned otherwise only if the text fooled the plan)
+            plan.scratch[path] = outputs.add(path, "chapter file")
         tags = {**rendering.tags, "title": chapter.title, "tracknumber": f"{number}/{len(found)}"}
-        with atomic_output(path) as temporary:
-            export_range(programme, temporary, replace(rendering, tags=tags), mastered,
-                         round(chapter.start * rate), round(chapter.end * rate))  # fmt: skip
-        files.append(path)
-    return files
+        export_range(programme, plan.scratch[path], replace(rendering, tags=tags), mastered,
+                     round(chapter.start * rate), round(chapter.end * rate))  # fmt: skip
+    return paths
 
 
 def _slug(title: str) -> str:

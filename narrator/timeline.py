@@ -10,6 +10,9 @@ from .errors import OptionError
 from .stitch import Span
 from .text import Kind, Segment
 
+OPENING_TITLE = "Opening"
+"""The title of the chapter made of the text before the first heading."""
+
 CHAPTER_LEAD = 0.3
 """Seconds before a heading's first word that its chapter starts (within the pause before)."""
 
@@ -165,7 +168,7 @@ def chapters(
     spans: Sequence[Span],
     sample_rate: int,
     duration: float,
-    opening_title: str = "Opening",
+    opening_title: str = OPENING_TITLE,
 ) -> list[Chapter]:
     """Chapters from the headings: each starts just before its heading is spoken.
 

@@ -27,6 +27,7 @@ import numpy as np
 import platformdirs
 
 from ..cache import ClipCache
+from ..destinations import SCRATCH_SUFFIX, remove_stale, scratch_prefix
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..voices import Voice
 from . import (
@@ -143,7 +144,10 @@ class PiperEngine(Engine):
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(NETWORK_TIMEOUT)  # piper's urlopen calls have no timeout
         try:
-            with tempfile.TemporaryDirectory(dir=target, prefix=".download-") as folder:
+            remove_stale(target)  # what killed downloads left
+            with tempfile.TemporaryDirectory(
+                dir=target, prefix=f"{scratch_prefix()}download-", suffix=SCRATCH_SUFFIX
+            ) as folder:
                 download_voice(voice.model, Path(folder))
                 for suffix in (".onnx.json", ".onnx"):  # the model last: it marks a whole voice
                     name = f"{voice.model}{suffix}"
@@ -253,7 +257,8 @@ def _session(model: Path, use_cuda: bool, threads: int) -> Any:
     if optimized is not None:
         with contextlib.suppress(OSError):
             optimized.parent.mkdir(parents=True, exist_ok=True)
-            partial = optimized.with_name(f".{optimized.stem}.{os.getpid()}.part")
+            remove_stale(optimized.parent)  # what killed runs left half-saved
+            partial = optimized.with_name(f"{scratch_prefix()}{optimized.stem}{SCRATCH_SUFFIX}")
             chosen.optimized_model_filepath = str(partial)
     try:
         session = onnxruntime.InferenceSession(str(model), sess_options=chosen, providers=cpu)
