@@ -615,7 +615,7 @@ class PieceMaster:
         # Without a core of its own, the background thread (and the encoders it starts)
         # only takes the time the engine leaves.
         self._background = ThreadPoolExecutor(
-            1, "narrator-master", initializer=None if spare_cores > 0 else _lowest_priority
+            1, "narrator-background", initializer=None if spare_cores > 0 else _lowest_priority
         )
         # The pieces the codec's level change is learnt on are waited for at the next
         # checkpoint, so they are made at normal priority, as soon as they can be.
@@ -771,6 +771,11 @@ class PieceMaster:
                     self._set_gain(_plan_gain(blocks, self.rate, aim_now, self.ceiling))
         self._background.shutdown(wait=True)
         self._learner.shutdown(wait=True)
+        # Only the gain of the file written is remembered, once no piece made at an
+        # earlier gain can still finish (the narration's ceiling, not a piece's own).
+        assert self.gain is not None
+        first = self._content_key(0, self._stop(0), len(self.boundaries) == 1)
+        self.store.note(first, self.gain, self.ceiling)
         if abs(loudness - aim) > LOUDNESS_TOLERANCE or peak > self._peak_limit:
             logger.warning("loudness %.1f LUFS, true peak %.1f dBTP after %d passes",
                            loudness, peak, self.passes)  # fmt: skip
@@ -880,8 +885,6 @@ class PieceMaster:
             before = _measure(audio, begin, job.start, job.stop, self.rate)
             measured = replace(measured, source=(before.first_step, before.sums))
         self.store.put(key, payload, measured)
-        if job.index == 0:  # the narration's ceiling, not a piece's lowered one
-            self.store.note(content, job.gain, self.ceiling)
         logger.debug("piece %d made: %.1f s at %+.2f dB", job.index,
                      (job.stop - job.start) / self.rate, job.gain)  # fmt: skip
         return _Made(key, measured, False)

@@ -286,3 +286,34 @@ def test_mp3_pieces_decode_without_libsndfile_mp3_too(monkeypatch: pytest.Monkey
     assert runs == ["the MP3 decoder"]
     assert len(in_process) == len(by_ffmpeg) > 3 * 44_100
     assert np.abs(in_process - by_ffmpeg).max() < 1e-4  # the same samples, aligned
+
+
+def test_a_piece_made_at_an_old_gain_cannot_leave_its_gain_for_the_next_run(
+    voice22, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a busy machine a background piece planned at an earlier gain may finish after
+    # the final pass.  Here that is made certain: the first piece's background job waits
+    # until the final pass has made that piece at the final gain.
+    final_first_made = threading.Event()
+    held: list[float] = []
+    make = PieceMaster._make
+
+    def late(self: PieceMaster, job: Any) -> Any:
+        background = threading.current_thread().name.startswith("narrator-background")
+        if job.index == 0 and background:
+            held.append(job.gain)
+            final_first_made.wait(timeout=60)
+        made = make(self, job)
+        if job.index == 0 and not background:
+            final_first_made.set()
+        return made
+
+    monkeypatch.setattr(PieceMaster, "_make", late)
+    first = narrate(chapter_text(), tmp_path / "first.wav", voice=voice22)
+    assert held and final_first_made.is_set()
+    assert held[-1] != first.mastered.gain  # the late piece was made at an old gain
+    monkeypatch.setattr(PieceMaster, "_make", make)
+    again = narrate(chapter_text(), tmp_path / "again.wav", voice=voice22)
+    assert again.mastered.gain == first.mastered.gain
+    assert again.mastered.reused == again.mastered.pieces
+    assert (tmp_path / "first.wav").read_bytes() == (tmp_path / "again.wav").read_bytes()
