@@ -48,7 +48,7 @@ import tempfile
 import threading
 import wave
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -267,7 +267,9 @@ class PieceFormat:
         encoded from programme sample *begin* on (*last*: the piece ends the file)."""
         raise NotImplementedError
 
-    def write(self, destination: Path, payloads: Sequence[Path], samples: int) -> None:
+    def write(self, destination: Path, payloads: Iterable[bytes], samples: int) -> None:
+        """Join the pieces' own encoded audio (*payloads*, in order, read one at a
+        time) into the file at *destination*, of *samples* programme samples."""
         raise NotImplementedError
 
     def identity(self) -> dict[str, object]:
@@ -302,13 +304,13 @@ class WavPieces(PieceFormat):
         decoded = np.frombuffer(encoded, dtype="<i2") / 32768.0
         return _measure(decoded, start, start, stop, self.rate)
 
-    def write(self, destination: Path, payloads: Sequence[Path], samples: int) -> None:
+    def write(self, destination: Path, payloads: Iterable[bytes], samples: int) -> None:
         with wave.open(str(destination), "wb") as out:
             out.setnchannels(1)
             out.setsampwidth(2)
             out.setframerate(self.rate)
-            for path in payloads:
-                out.writeframesraw(_payload(path))
+            for data in payloads:
+                out.writeframesraw(data)
 
 
 class Mp3Pieces(PieceFormat):
@@ -369,12 +371,11 @@ class Mp3Pieces(PieceFormat):
         end = stop * out // inp - (0 if last else delay)
         return _measure(decoded, begin * out // inp - delay, first, end, self.rate)
 
-    def write(self, destination: Path, payloads: Sequence[Path], samples: int) -> None:
+    def write(self, destination: Path, payloads: Iterable[bytes], samples: int) -> None:
         frames = audio_bytes = 0
         with open(destination, "wb") as out:
             out.write(bytes(mp3_info_size(self.rate, self.bitrate)))  # filled in at the end
-            for path in payloads:
-                data = _payload(path)
+            for data in payloads:
                 frames += len(mp3_frames(data))
                 audio_bytes += len(data)
                 out.write(data)
@@ -437,11 +438,6 @@ def _ffmpeg_identity() -> str:
         return path
 
 
-def _payload(path: Path) -> bytes:
-    data = path.read_bytes()
-    return data[_HEADER.size + struct.unpack_from(">I", data, 4)[0] + _DIGEST :]
-
-
 def piece_format(rendering: Rendering, sample_rate: int) -> PieceFormat | None:
     """How to master *rendering*'s format in pieces, or None to master it whole."""
     if rendering.format is AudioFormat.WAV:
@@ -476,62 +472,115 @@ _DIGEST = 32
 
 
 class PieceStore:
-    """Finished pieces on disk: the cache's ``pieces`` folder, or a temporary one."""
+    """Finished pieces on disk: the cache's ``pieces`` folder, or a temporary one.
+
+    The folder may vanish while a narration runs (``narrator cache --clear``): it is
+    made again for the next piece, a piece that still cannot be stored there goes to
+    a temporary folder, and a piece that has gone by the time the file is joined is
+    made again (see :meth:`PieceMaster.finish`).
+    """
 
     def __init__(self, directory: Path | None) -> None:
-        self._temporary = None
+        self._temporary: tempfile.TemporaryDirectory[str] | None = None
+        self._lock = threading.Lock()
+        self._folders: list[Path] = []
+        """Where pieces are looked for; new ones go to the last."""
         if directory is not None:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
                 tempfile.TemporaryFile(dir=directory).close()
+                self._folders.append(directory)
             except OSError as exc:
-                logger.warning("cannot keep mastered pieces in %s (%s); they are made in a "
-                               "temporary folder", directory, exc)  # fmt: skip
-                directory = None
-        if directory is None:
-            self._temporary = tempfile.TemporaryDirectory(prefix="narrator-pieces-")
-            directory = Path(self._temporary.name)
-        self.directory = directory
+                self._warn(directory, exc)
+        if not self._folders:
+            self._fall_back()
 
-    def path(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.piece"
+    @property
+    def directory(self) -> Path:
+        """Where new pieces are stored."""
+        return self._folders[-1]
+
+    def _fall_back(self) -> Path:
+        """Store new pieces in a temporary folder (made once) from now on."""
+        with self._lock:
+            if self._temporary is None:
+                self._temporary = tempfile.TemporaryDirectory(prefix="narrator-pieces-")
+                self._folders.append(Path(self._temporary.name))
+            return self.directory
+
+    @staticmethod
+    def _warn(directory: Path, exc: OSError) -> None:
+        logger.warning("cannot keep mastered pieces in %s (%s); they are made in a "
+                       "temporary folder", directory, exc.strerror or exc)  # fmt: skip
+
+    @staticmethod
+    def _path(folder: Path, key: str) -> Path:
+        return folder / key[:2] / f"{key}.piece"
+
+    def _read(self, key: str) -> tuple[Measured, bytes] | None:
+        """(measurement, encoded audio) of the piece stored under *key*, or None (a
+        damaged entry is removed)."""
+        for folder in reversed(self._folders):
+            path = self._path(folder, key)
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            try:
+                magic, size = _HEADER.unpack_from(data)
+                meta = data[_HEADER.size : _HEADER.size + size]
+                digest = data[_HEADER.size + size : _HEADER.size + size + _DIGEST]
+                body = data[_HEADER.size + size + _DIGEST :]
+                if magic != _MAGIC or hashlib.sha256(meta + body).digest() != digest:
+                    raise ValueError("checksum")
+                fields = json.loads(meta)
+                source = (fields["source_first"],
+                          np.asarray(fields["source_sums"], dtype=np.float64))  # fmt: skip
+                sums = np.asarray(fields["sums"], dtype=np.float64)
+                return Measured(fields["first"], sums, fields["peak"], source), body
+            except (ValueError, KeyError, struct.error):
+                logger.warning("damaged cache entry %s: removed, the piece will be made again",
+                               path)  # fmt: skip
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        return None
 
     def get(self, key: str) -> Measured | None:
         """The measurement of the piece stored under *key*, or None (a damaged entry
         is removed)."""
-        path = self.path(key)
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None
-        try:
-            magic, size = _HEADER.unpack_from(data)
-            meta = data[_HEADER.size : _HEADER.size + size]
-            digest = data[_HEADER.size + size : _HEADER.size + size + _DIGEST]
-            body = data[_HEADER.size + size + _DIGEST :]
-            if magic != _MAGIC or hashlib.sha256(meta + body).digest() != digest:
-                raise ValueError("checksum")
-            fields = json.loads(meta)
-            source = (fields["source_first"], np.asarray(fields["source_sums"], dtype=np.float64))
-            sums = np.asarray(fields["sums"], dtype=np.float64)
-            return Measured(fields["first"], sums, fields["peak"], source)
-        except (ValueError, KeyError, struct.error):
-            logger.warning("damaged cache entry %s: removed, the piece will be made again", path)
-            path.unlink(missing_ok=True)
-            return None
+        found = self._read(key)
+        return found[0] if found is not None else None
+
+    def payload(self, key: str) -> bytes | None:
+        """The encoded audio of the piece stored under *key*, checked, or None."""
+        found = self._read(key)
+        return found[1] if found is not None else None
 
     def put(self, key: str, payload: bytes, measured: Measured) -> None:
         meta = json.dumps({
             "first": measured.first_step, "sums": measured.sums.tolist(), "peak": measured.peak,
             "source_first": measured.source[0], "source_sums": measured.source[1].tolist(),
         }).encode()  # fmt: skip
-        digest = hashlib.sha256(meta + payload).digest()
-        try:
-            write_atomically(self.path(key), _HEADER.pack(_MAGIC, len(meta)) + meta + digest
-                             + payload)  # fmt: skip
-        except OSError as exc:  # the file is assembled from the stored pieces
-            raise OutputError(f"cannot store a mastered piece in {self.directory}: "
-                              f"{exc.strerror or exc}") from None  # fmt: skip
+        data = _HEADER.pack(_MAGIC, len(meta)) + meta + hashlib.sha256(meta + payload).digest()
+        folder = self.directory
+        # The folder is made again if it went; a second try covers a clear that removed
+        # it between making it and writing into it.
+        for _attempt in range(2):
+            try:
+                write_atomically(self._path(folder, key), data + payload)
+                return
+            except OSError as exc:
+                error = exc
+        if self._temporary is None:
+            self._warn(folder, error)
+            folder = self._fall_back()
+            try:
+                write_atomically(self._path(folder, key), data + payload)
+                return
+            except OSError as exc:
+                error = exc
+        raise OutputError(f"cannot store a mastered piece in {folder}: "
+                          f"{error.strerror or error}") from None  # fmt: skip
 
     def gains(self, content: str) -> list[tuple[float, float]]:
         """(gain, ceiling) pairs a piece with this *content* key was mastered at, the
@@ -551,7 +600,7 @@ class PieceStore:
             logger.warning("could not store a mastered piece in %s: %s", self.directory, exc)
 
     def _index(self, content: str) -> Path:
-        return self.directory / "index" / content[:2] / f"{content}.json"
+        return self._folders[0] / "index" / content[:2] / f"{content}.json"
 
     def close(self) -> None:
         if self._temporary is not None:
@@ -779,8 +828,7 @@ class PieceMaster:
         if abs(loudness - aim) > LOUDNESS_TOLERANCE or peak > self._peak_limit:
             logger.warning("loudness %.1f LUFS, true peak %.1f dBTP after %d passes",
                            loudness, peak, self.passes)  # fmt: skip
-        self.form.write(destination, [self.store.path(made.key) for made in results],
-                        programme.length)  # fmt: skip
+        self.form.write(destination, self._payloads(results), programme.length)
         write_tags(destination, self.rendering.format, self.rendering.tags, chapters)
         assert self.gain is not None
         return Mastered(loudness, peak, self.gain, self.passes, self.ceiling, len(results),
@@ -854,11 +902,7 @@ class PieceMaster:
 
     def _make(self, job: _Job) -> _Made:
         """Master one piece, or find it in the store: (its key, its measurement)."""
-        programme, form = self.programme, self.form
-        begin = max(0, job.start - form.pre)
-        end = programme.length if job.last else min(programme.length, job.stop + form.post)
-        limiter = self._limiter(job.ceiling)
-        reduction = _LocalReduction(programme, limiter, job.gain, begin, end)
+        reduction = self._reduction(job)
         content = self._content_key(job.start, job.stop, job.last)
         digest = hashlib.sha256(content.encode())
         digest.update(json.dumps([job.gain, job.ceiling]).encode())
@@ -868,6 +912,25 @@ class PieceMaster:
         if found is not None:
             logger.debug("piece %d found in the store", job.index)
             return _Made(key, found, True)
+        payload, measured = self._encode(job, reduction)
+        self.store.put(key, payload, measured)
+        logger.debug("piece %d made: %.1f s at %+.2f dB", job.index,
+                     (job.stop - job.start) / self.rate, job.gain)  # fmt: skip
+        return _Made(key, measured, False)
+
+    def _reduction(self, job: _Job) -> _LocalReduction:
+        """The limiter's reduction over what piece *job* renders."""
+        begin = max(0, job.start - self.form.pre)
+        end = self.programme.length if job.last else min(self.programme.length,
+                                                         job.stop + self.form.post)  # fmt: skip
+        return _LocalReduction(self.programme, self._limiter(job.ceiling), job.gain, begin, end)
+
+    def _encode(self, job: _Job, reduction: _LocalReduction) -> tuple[bytes, Measured]:
+        """(the piece's own encoded audio, its measurement)."""
+        programme, form = self.programme, self.form
+        begin = max(0, job.start - form.pre)
+        end = programme.length if job.last else min(programme.length, job.stop + form.post)
+        limiter = self._limiter(job.ceiling)
         # The room tone's loop restarts a pre-roll before each boundary, so a piece's
         # audio never depends on how long the pieces before it are; the jump, far
         # down in a pause, cannot be heard.
@@ -884,10 +947,19 @@ class PieceMaster:
         if job.learn:
             before = _measure(audio, begin, job.start, job.stop, self.rate)
             measured = replace(measured, source=(before.first_step, before.sums))
-        self.store.put(key, payload, measured)
-        logger.debug("piece %d made: %.1f s at %+.2f dB", job.index,
-                     (job.stop - job.start) / self.rate, job.gain)  # fmt: skip
-        return _Made(key, measured, False)
+        return payload, measured
+
+    def _payloads(self, results: Sequence[_Made]) -> Iterator[bytes]:
+        """The pieces' encoded audio, in order, one at a time: from the store, or made
+        again where it has gone from there (the cache cleared meanwhile)."""
+        for index, made in enumerate(results):
+            payload = self.store.payload(made.key)
+            if payload is None:
+                logger.warning("mastered piece %d is gone from %s; it is made again",
+                               index, self.store.directory)  # fmt: skip
+                job = self._jobs[index][0]
+                payload, _measured = self._encode(job, self._reduction(job))
+            yield payload
 
     def _measure_whole(self, parts: Sequence[Measured]) -> tuple[float, float]:
         """(loudness, true peak) of the file the pieces make."""

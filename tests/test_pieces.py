@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from narrator import narrate, pieces
+from narrator.cache import ClipCache
 from narrator.engines import register_engine, unregister_engine
 from narrator.pieces import (
     ENCODER_DELAY,
@@ -28,6 +30,8 @@ from narrator.pieces import (
     mp3_frames,
     mp3_info_frame,
 )
+from narrator.pipeline import ProgressEvent
+from narrator.rendering import AudioFormat, Rendering
 
 from .audio import decode_ffmpeg, decode_soundfile, ebur128, rms_envelope_db
 from .fake_engine import FakeEngine
@@ -317,3 +321,58 @@ def test_a_piece_made_at_an_old_gain_cannot_leave_its_gain_for_the_next_run(
     assert again.mastered.gain == first.mastered.gain
     assert again.mastered.reused == again.mastered.pieces
     assert (tmp_path / "first.wav").read_bytes() == (tmp_path / "again.wav").read_bytes()
+
+
+@pytest.mark.parametrize("suffix", ["mp3", "wav"])
+def test_clearing_the_cache_during_a_narration_costs_only_the_cache(
+    voice22, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, caplog
+) -> None:
+    # `narrator cache --clear` in another terminal: once while pieces are being made,
+    # and once more just before the stored pieces are joined into the file.
+    reference = narrate(chapter_text(), tmp_path / f"reference.{suffix}", voice=voice22,
+                        cache=False)  # fmt: skip
+    cache = ClipCache()
+    cleared: list[int] = []
+
+    def clear_halfway(event: ProgressEvent) -> None:
+        if event.done == event.total // 2:
+            cleared.append(cache.clear())
+
+    form = type(pieces.piece_format(Rendering(format=AudioFormat(suffix)), RATE))
+    write = form.write
+
+    def clear_then_write(self: Any, destination: Path, payloads: Any, samples: int) -> None:
+        cleared.append(cache.clear())
+        assert not list(cache.pieces.rglob("*.piece"))
+        write(self, destination, payloads, samples)
+
+    monkeypatch.setattr(form, "write", clear_then_write)
+    out = tmp_path / f"story.{suffix}"
+    narration = narrate(chapter_text(), out, voice=voice22, progress=clear_halfway)
+    assert len(cleared) == 2 and cleared[0] > 0  # clips were there to clear
+    assert "is gone from" in caplog.text  # the pieces were made again
+    assert narration.mastered.gain == reference.mastered.gain
+    assert out.read_bytes() == (tmp_path / f"reference.{suffix}").read_bytes()
+    assert len(decode_ffmpeg(out).audio) == round(narration.duration * decode_ffmpeg(out).rate)
+
+
+def test_a_store_whose_folder_goes_keeps_pieces_again_or_elsewhere(tmp_path: Path, caplog) -> None:
+    folder = tmp_path / "pieces"
+    store = pieces.PieceStore(folder)
+    measured = pieces.Measured(3, np.array([0.5, 0.25]), 0.7)
+    store.put("aa" * 32, b"first", measured)
+    shutil.rmtree(folder)  # cleared: the folder is made again
+    store.put("bb" * 32, b"second", measured)
+    assert store.payload("bb" * 32) == b"second" and store.directory == folder
+    assert store.payload("aa" * 32) is None and store.get("aa" * 32) is None
+    shutil.rmtree(folder)
+    folder.write_text("a file where the folder was")  # it cannot be made again
+    store.put("cc" * 32, b"third", measured)
+    assert "cannot keep mastered pieces" in caplog.text
+    assert store.directory != folder
+    found = store.get("cc" * 32)
+    assert found is not None and found.first_step == 3 and found.peak == 0.7
+    assert store.payload("cc" * 32) == b"third"
+    temporary = store.directory
+    store.close()
+    assert not temporary.exists()
