@@ -114,6 +114,16 @@ MIN_PIECE = 5.0
 MAX_PIECE = 20.0
 """Seconds a piece lasts at least, and at most (where cuts allow)."""
 
+LONGEST_PIECE = 2 * MAX_PIECE
+"""Seconds of audio a piece may gather without a pause long enough to cut in (pauses
+shorter than CUT_MIN_GAP, or one long sentence): then it ends at the last such pause
+after MIN_PIECE, or else at the quietest point between MIN_PIECE and MAX_PIECE.  So
+no piece, and no piece's memory, grows with the narration, whatever the pauses."""
+
+QUIET_SPAN = 0.05
+"""Seconds each side of a point that its quietness is judged on (the loudest block in
+them)."""
+
 FIRST_PLAN = 20.0
 PLAN_GROWTH = 1.5
 """A first run mastering while it synthesizes plans the gain when the narration reaches
@@ -695,6 +705,7 @@ class PieceMaster:
 
     def advance(self) -> None:
         """Start whatever the audio stitched so far allows: a gain plan, or pieces."""
+        self._cut_long_pieces()
         if not self._looked_up and len(self.boundaries) > 1 and self._ready(0):
             self._recall(self.boundaries[1], False)
         self._plan_if_due()
@@ -706,6 +717,39 @@ class PieceMaster:
             if not self._ready(index) or not (self._shift_known or self._learns(index)):
                 break  # (until the codec's level change is known, a plan is a guess)
             self._submit(self._executor(index), index)
+
+    def _cut_long_pieces(self) -> None:
+        """End the open piece where no pause has let it end within LONGEST_PIECE (at the
+        last pause that could hold a cut, or else at the quietest point), as often as
+        needed.  Where depends only on the audio, never on when this runs."""
+        analysed = min(self.programme.length, self.programme.analysis.available * BLOCK)
+        longest = round(LONGEST_PIECE * self.rate)
+        while analysed - self.boundaries[-1] >= longest:
+            start = self.boundaries[-1]
+            lo, hi = start + round(MIN_PIECE * self.rate), start + round(MAX_PIECE * self.rate)
+            pauses = [cut for cut in self._cuts if lo <= cut <= hi]
+            cut = pauses[-1] if pauses else self._quietest(start, lo, hi)
+            where = "in a pause" if pauses else "at its quietest point"
+            logger.debug("piece %d ends at %.2f s, %s", len(self.boundaries) - 1,
+                         cut / self.rate, where)  # fmt: skip
+            self.boundaries.append(cut)
+            self._cuts = [later for later in self._cuts if later > cut]
+
+    def _quietest(self, start: int, lo: int, hi: int) -> int:
+        """The latest of the quietest grid points in [lo, hi] (after *start*), judged by
+        the loudest block within QUIET_SPAN of each."""
+        grid = self.form.grid
+        points = np.arange(max(-(-lo // grid), start // grid + 1), hi // grid + 1) * grid
+        if not len(points):
+            return (start // grid + 1) * grid
+        span = max(1, round(QUIET_SPAN * self.rate) // BLOCK)
+        first = int(points[0]) // BLOCK - span
+        peaks = self.programme.analysis.peaks_db(max(0, first), int(points[-1]) // BLOCK + span)
+        peaks = np.concatenate([np.full(max(0, -first), -np.inf), peaks])
+        peaks = np.concatenate([peaks, np.full(2 * span, -np.inf)])  # (past the end)
+        loudest = np.lib.stride_tricks.sliding_window_view(peaks, 2 * span)
+        score = loudest.max(axis=1)[points // BLOCK - span - first]
+        return int(points[len(points) - 1 - int(np.argmin(score[::-1]))])
 
     def _ready(self, index: int) -> bool:
         """Whether the audio piece *index* needs is stitched and analysed."""
@@ -777,6 +821,8 @@ class PieceMaster:
     def finish(self, destination: Path, chapters: Sequence[Chapter] = ()) -> Mastered:
         """Master what is left, check the whole, and write it to *destination*."""
         programme = self.programme
+        programme.finish()
+        self._cut_long_pieces()
         # Nothing after the last piece can change now: the rest is cut wherever it may
         # be (into pieces of a second or more), to spread it over the cores.
         for cut in self._cuts:
@@ -785,7 +831,6 @@ class PieceMaster:
         if not self._looked_up:
             stop = self.boundaries[1] if len(self.boundaries) > 1 else programme.length
             self._recall(stop, len(self.boundaries) == 1)
-        programme.finish()
         # Pieces still waiting for the background thread are made on every core now.
         for index, (_job, future) in list(self._jobs.items()):
             if future.cancel():

@@ -376,3 +376,46 @@ def test_a_store_whose_folder_goes_keeps_pieces_again_or_elsewhere(tmp_path: Pat
     temporary = store.directory
     store.close()
     assert not temporary.exists()
+
+
+def long_text(paragraphs: int, sentences: int) -> str:
+    line = "Part {} line {} says a few plain words."
+    return "\n\n".join(" ".join(line.format(p, s) for s in range(sentences))
+                       for p in range(paragraphs)) + "\n"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("suffix", "sentence", "paragraph", "text"),
+    [
+        ("mp3", 0.3, 0.3, long_text(16, 5)),  # no pause long enough to cut in
+        ("wav", 0.3, 0.3, long_text(16, 5)),
+        ("mp3", 0.0, 0.0, long_text(16, 5)),  # no pause at all
+        ("mp3", 0.3, 1.0, long_text(3, 22)),  # a pause to cut in only every minute
+    ],
+)
+def test_pieces_stay_short_whatever_the_pauses(
+    voice22, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, sentence: float,
+    paragraph: float, text: str,
+) -> None:  # fmt: skip
+    lengths: list[float] = []
+    finish = PieceMaster.finish
+
+    def spy(self: PieceMaster, *args: Any) -> Any:
+        mastered = finish(self, *args)
+        ends = [*self.boundaries, self.programme.length]
+        lengths.extend((b - a) / self.rate for a, b in zip(ends, ends[1:], strict=False))
+        return mastered
+
+    monkeypatch.setattr(PieceMaster, "finish", spy)
+    rendering = Rendering(sentence_pause=sentence, paragraph_pause=paragraph,
+                          heading_pause=paragraph)  # fmt: skip
+    out = tmp_path / f"book.{suffix}"
+    narration = narrate(text, out, voice=voice22, rendering=rendering, cache=False)
+    assert narration.duration > 150
+    assert narration.mastered.pieces == len(lengths) > narration.duration / pieces.LONGEST_PIECE
+    assert max(lengths) < pieces.LONGEST_PIECE
+    decoded = decode_ffmpeg(out)
+    assert len(decoded.audio) == round(narration.duration * decoded.rate)
+    measured = ebur128(out)
+    assert measured.integrated == pytest.approx(-18.0, abs=0.5)
+    assert abs(narration.mastered.loudness - measured.integrated) < 0.15
