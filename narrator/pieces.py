@@ -22,11 +22,11 @@ The gain for the whole narration is only known at the end.  A first run plans it
 from what has been stitched so far, at checkpoints, and makes the pieces again
 whenever the gain in use misses the target by more than :data:`REPLAN_LU`.  For
 a lossy format, only the pieces of the first 10 seconds are made until they have
-shown the codec's level change, which the plans allow for.  Where no core is
-free for it, the background thread runs at the lowest CPU priority, so it only
-takes the time the engine leaves (an engine never keeps every core busy all the
-time); what it has not made when the last sentence is spoken is made then, on
-every core.  A run that remakes an earlier narration (one whose first piece is
+shown the codec's level change, which the plans allow for.  The background
+thread runs at the process's own priority (at the lowest one, it starved behind
+other programs on a busy machine, and the final file waited for it; see
+docs/benchmarks.md); what it has not made when the last sentence is spoken is made
+then, on every core.  A run that remakes an earlier narration (one whose first piece is
 in the store) starts from the gain that one used, while it still meets the
 target.  The decoded pieces are measured, so the loudness and the true peak
 reported are those of the file written.
@@ -43,7 +43,6 @@ import math
 import os
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import wave
@@ -653,7 +652,6 @@ class PieceMaster:
         rendering: Rendering,
         form: PieceFormat,
         store: PieceStore,
-        spare_cores: int = 0,
     ) -> None:
         self.programme = programme
         self.rendering = rendering
@@ -671,11 +669,7 @@ class PieceMaster:
         self._ceilings: dict[int, float] = {}
         self._next_plan = round(FIRST_PLAN * self.rate)
         self._jobs: dict[int, tuple[_Job, Future[_Made]]] = {}
-        # Without a core of its own, the background thread (and the encoders it starts)
-        # only takes the time the engine leaves.
-        self._background = ThreadPoolExecutor(
-            1, "narrator-background", initializer=None if spare_cores > 0 else _lowest_priority
-        )
+        self._background = ThreadPoolExecutor(1, "narrator-background")
         # The pieces the codec's level change is learnt on are waited for at the next
         # checkpoint, so they are made at normal priority, as soon as they can be.
         self._learner = ThreadPoolExecutor(1, "narrator-learn")
@@ -1036,14 +1030,6 @@ class PieceMaster:
             future.cancel()
         self._background.shutdown(wait=True, cancel_futures=True)
         self._learner.shutdown(wait=True, cancel_futures=True)
-
-
-def _lowest_priority() -> None:
-    """Give the calling thread the lowest CPU priority (Linux only: elsewhere
-    setpriority takes no thread ids).  It cannot be raised again."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _loudness(parts: Sequence[tuple[int, np.ndarray]], rate: int, samples: int = 0) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import tempfile
 import threading
@@ -256,8 +255,7 @@ def _produce(
     rate = synthesizer.sample_rate
     programme = Programme(rate)
     form = piece_format(rendering, rate)
-    spare = (os.cpu_count() or 1) - synthesizer.calls * synthesizer.threads
-    pieces = PieceMaster(programme, rendering, form, store, spare) if form else None
+    pieces = PieceMaster(programme, rendering, form, store) if form else None
     try:
         with _quick_gil_handover():
             stitcher = Stitcher(rate, rendering, form.cut if form is not None else None)
