@@ -11,7 +11,8 @@ rss       Peak resident memory of a narration with ``--sentence-pause 0.3
 priority  Wall time of ``narrator read`` of the sample story with joe (``--no-cache``),
           MP3 and WAV, on the machine as it is ("idle") and with a busy loop on every
           core ("loaded"), in paired rounds: per round and load, each code tree
-          (``--code``, e.g. a checkout of the old code) and format in turn.
+          (``--code``: a checkout, or a copy of its ``narrator/`` and ``voices/``, e.g.
+          ``git archive bdd14ab narrator voices``) and format in turn.
 
 Every run is a process of its own, started by a helper that reports the peak RSS of
 its children and the wall time.  ``--code`` puts that tree first on the path (the
@@ -58,6 +59,25 @@ print(done.duration, done.mastered.pieces, done.mastered.loudness, file=sys.stde
 """
 
 
+_TIMED_READ = """\
+import sys, time
+from narrator import pieces
+from narrator.cli import main
+finish = pieces.PieceMaster.finish
+def timed(self, *args, **kwargs):
+    began = time.perf_counter()
+    try:
+        return finish(self, *args, **kwargs)
+    finally:
+        print("finish", time.perf_counter() - began, file=sys.stderr)
+pieces.PieceMaster.finish = timed
+sys.argv = ["narrator", *sys.argv[1:]]
+main()
+"""
+"""``narrator`` with the time from the last sentence to the file written (the
+mastering's ``finish``) reported on standard error."""
+
+
 def measure(command: list[str], code: Path, env: dict[str, str] | None = None) -> dict:
     environment = {**os.environ, **(env or {}), "PYTHONPATH": f"{code}:{ROOT}"}
     # (from a folder of no code: python -c and -m put the working folder first)
@@ -101,8 +121,11 @@ def bench_rss(code: Path, minutes: list[float]) -> None:
 
 
 def bench_priority(codes: list[Path], rounds: int) -> None:
-    print("| round | load | code | MP3 | WAV | MP3 - WAV | load average |")
-    print("|---:|---|---|---:|---:|---:|---|")
+    print(
+        "| round | load | code | MP3 | WAV | MP3 - WAV | MP3 / WAV after the last sentence "
+        "| load average |"
+    )
+    print("|---:|---|---|---:|---:|---:|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         env = {"NARRATOR_CACHE_DIR": f"{folder}/cache"}
         for number in range(1, rounds + 1):
@@ -111,15 +134,18 @@ def bench_priority(codes: list[Path], rounds: int) -> None:
                         for _ in range(os.cpu_count() or 1)] if loaded else []  # fmt: skip
                 try:
                     for code in codes:
-                        walls = {}
+                        walls, tails = {}, {}
                         for fmt in ("mp3", "wav"):
                             out = Path(folder, f"story.{fmt}")
-                            command = [sys.executable, "-m", "narrator", "read", str(STORY),
+                            command = [sys.executable, "-c", _TIMED_READ, "read", str(STORY),
                                        "-o", str(out), "--no-cache"]  # fmt: skip
-                            walls[fmt] = measure(command, code, env)["wall"]
+                            result = measure(command, code, env)
+                            walls[fmt] = result["wall"]
+                            tails[fmt] = float(result["err"].split("finish ")[-1].split()[0])
                         print(f"| {number} | {'loaded' if loaded else 'idle'} | {code.name} | "
                               f"{walls['mp3']:.1f} s | {walls['wav']:.1f} s | "
-                              f"{walls['mp3'] - walls['wav']:+.1f} s | {load()} |",
+                              f"{walls['mp3'] - walls['wav']:+.1f} s | "
+                              f"{tails['mp3']:.1f} s / {tails['wav']:.1f} s | {load()} |",
                               flush=True)  # fmt: skip
                 finally:
                     for process in busy:
@@ -130,7 +156,8 @@ def bench_priority(codes: list[Path], rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=["rss", "priority"])
-    parser.add_argument("--code", type=Path, action="append", help="a tree with narrator/")
+    parser.add_argument("--code", type=Path, action="append",
+                        help="a tree with narrator/ and voices/")  # fmt: skip
     parser.add_argument("--minutes", type=float, nargs="+", default=[8, 17, 33])
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
