@@ -22,11 +22,11 @@ The gain for the whole narration is only known at the end.  A first run plans it
 from what has been stitched so far, at checkpoints, and makes the pieces again
 whenever the gain in use misses the target by more than :data:`REPLAN_LU`.  For
 a lossy format, only the pieces of the first 10 seconds are made until they have
-shown the codec's level change, which the plans allow for.  Where no core is
-free for it, the background thread runs at the lowest CPU priority, so it only
-takes the time the engine leaves (an engine never keeps every core busy all the
-time); what it has not made when the last sentence is spoken is made then, on
-every core.  A run that remakes an earlier narration (one whose first piece is
+shown the codec's level change, which the plans allow for.  The background
+thread runs at the process's own priority (at the lowest one, it starved behind
+other programs on a busy machine, and the final file waited for it; see
+docs/benchmarks.md); what it has not made when the last sentence is spoken is made
+then, on every core.  A run that remakes an earlier narration (one whose first piece is
 in the store) starts from the gain that one used, while it still meets the
 target.  The decoded pieces are measured, so the loudness and the true peak
 reported are those of the file written.
@@ -43,12 +43,11 @@ import math
 import os
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import wave
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -113,6 +112,16 @@ moves no boundary but its own."""
 MIN_PIECE = 5.0
 MAX_PIECE = 20.0
 """Seconds a piece lasts at least, and at most (where cuts allow)."""
+
+LONGEST_PIECE = 2 * MAX_PIECE
+"""Seconds of audio a piece may gather without a pause long enough to cut in (pauses
+shorter than CUT_MIN_GAP, or one long sentence): then it ends at the last such pause
+after MIN_PIECE, or else at the quietest point between MIN_PIECE and MAX_PIECE.  So
+no piece, and no piece's memory, grows with the narration, whatever the pauses."""
+
+QUIET_SPAN = 0.05
+"""Seconds each side of a point that its quietness is judged on (the loudest block in
+them)."""
 
 FIRST_PLAN = 20.0
 PLAN_GROWTH = 1.5
@@ -267,7 +276,9 @@ class PieceFormat:
         encoded from programme sample *begin* on (*last*: the piece ends the file)."""
         raise NotImplementedError
 
-    def write(self, destination: Path, payloads: Sequence[Path], samples: int) -> None:
+    def write(self, destination: Path, payloads: Iterable[bytes], samples: int) -> None:
+        """Join the pieces' own encoded audio (*payloads*, in order, read one at a
+        time) into the file at *destination*, of *samples* programme samples."""
         raise NotImplementedError
 
     def identity(self) -> dict[str, object]:
@@ -302,13 +313,13 @@ class WavPieces(PieceFormat):
         decoded = np.frombuffer(encoded, dtype="<i2") / 32768.0
         return _measure(decoded, start, start, stop, self.rate)
 
-    def write(self, destination: Path, payloads: Sequence[Path], samples: int) -> None:
+    def write(self, destination: Path, payloads: Iterable[bytes], samples: int) -> None:
         with wave.open(str(destination), "wb") as out:
             out.setnchannels(1)
             out.setsampwidth(2)
             out.setframerate(self.rate)
-            for path in payloads:
-                out.writeframesraw(_payload(path))
+            for data in payloads:
+                out.writeframesraw(data)
 
 
 class Mp3Pieces(PieceFormat):
@@ -369,12 +380,11 @@ class Mp3Pieces(PieceFormat):
         end = stop * out // inp - (0 if last else delay)
         return _measure(decoded, begin * out // inp - delay, first, end, self.rate)
 
-    def write(self, destination: Path, payloads: Sequence[Path], samples: int) -> None:
+    def write(self, destination: Path, payloads: Iterable[bytes], samples: int) -> None:
         frames = audio_bytes = 0
         with open(destination, "wb") as out:
             out.write(bytes(mp3_info_size(self.rate, self.bitrate)))  # filled in at the end
-            for path in payloads:
-                data = _payload(path)
+            for data in payloads:
                 frames += len(mp3_frames(data))
                 audio_bytes += len(data)
                 out.write(data)
@@ -437,11 +447,6 @@ def _ffmpeg_identity() -> str:
         return path
 
 
-def _payload(path: Path) -> bytes:
-    data = path.read_bytes()
-    return data[_HEADER.size + struct.unpack_from(">I", data, 4)[0] + _DIGEST :]
-
-
 def piece_format(rendering: Rendering, sample_rate: int) -> PieceFormat | None:
     """How to master *rendering*'s format in pieces, or None to master it whole."""
     if rendering.format is AudioFormat.WAV:
@@ -476,62 +481,115 @@ _DIGEST = 32
 
 
 class PieceStore:
-    """Finished pieces on disk: the cache's ``pieces`` folder, or a temporary one."""
+    """Finished pieces on disk: the cache's ``pieces`` folder, or a temporary one.
+
+    The folder may vanish while a narration runs (``narrator cache --clear``): it is
+    made again for the next piece, a piece that still cannot be stored there goes to
+    a temporary folder, and a piece that has gone by the time the file is joined is
+    made again (see :meth:`PieceMaster.finish`).
+    """
 
     def __init__(self, directory: Path | None) -> None:
-        self._temporary = None
+        self._temporary: tempfile.TemporaryDirectory[str] | None = None
+        self._lock = threading.Lock()
+        self._folders: list[Path] = []
+        """Where pieces are looked for; new ones go to the last."""
         if directory is not None:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
                 tempfile.TemporaryFile(dir=directory).close()
+                self._folders.append(directory)
             except OSError as exc:
-                logger.warning("cannot keep mastered pieces in %s (%s); they are made in a "
-                               "temporary folder", directory, exc)  # fmt: skip
-                directory = None
-        if directory is None:
-            self._temporary = tempfile.TemporaryDirectory(prefix="narrator-pieces-")
-            directory = Path(self._temporary.name)
-        self.directory = directory
+                self._warn(directory, exc)
+        if not self._folders:
+            self._fall_back()
 
-    def path(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.piece"
+    @property
+    def directory(self) -> Path:
+        """Where new pieces are stored."""
+        return self._folders[-1]
+
+    def _fall_back(self) -> Path:
+        """Store new pieces in a temporary folder (made once) from now on."""
+        with self._lock:
+            if self._temporary is None:
+                self._temporary = tempfile.TemporaryDirectory(prefix="narrator-pieces-")
+                self._folders.append(Path(self._temporary.name))
+            return self.directory
+
+    @staticmethod
+    def _warn(directory: Path, exc: OSError) -> None:
+        logger.warning("cannot keep mastered pieces in %s (%s); they are made in a "
+                       "temporary folder", directory, exc.strerror or exc)  # fmt: skip
+
+    @staticmethod
+    def _path(folder: Path, key: str) -> Path:
+        return folder / key[:2] / f"{key}.piece"
+
+    def _read(self, key: str) -> tuple[Measured, bytes] | None:
+        """(measurement, encoded audio) of the piece stored under *key*, or None (a
+        damaged entry is removed)."""
+        for folder in reversed(self._folders):
+            path = self._path(folder, key)
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            try:
+                magic, size = _HEADER.unpack_from(data)
+                meta = data[_HEADER.size : _HEADER.size + size]
+                digest = data[_HEADER.size + size : _HEADER.size + size + _DIGEST]
+                body = data[_HEADER.size + size + _DIGEST :]
+                if magic != _MAGIC or hashlib.sha256(meta + body).digest() != digest:
+                    raise ValueError("checksum")
+                fields = json.loads(meta)
+                source = (fields["source_first"],
+                          np.asarray(fields["source_sums"], dtype=np.float64))  # fmt: skip
+                sums = np.asarray(fields["sums"], dtype=np.float64)
+                return Measured(fields["first"], sums, fields["peak"], source), body
+            except (ValueError, KeyError, struct.error):
+                logger.warning("damaged cache entry %s: removed, the piece will be made again",
+                               path)  # fmt: skip
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        return None
 
     def get(self, key: str) -> Measured | None:
         """The measurement of the piece stored under *key*, or None (a damaged entry
         is removed)."""
-        path = self.path(key)
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None
-        try:
-            magic, size = _HEADER.unpack_from(data)
-            meta = data[_HEADER.size : _HEADER.size + size]
-            digest = data[_HEADER.size + size : _HEADER.size + size + _DIGEST]
-            body = data[_HEADER.size + size + _DIGEST :]
-            if magic != _MAGIC or hashlib.sha256(meta + body).digest() != digest:
-                raise ValueError("checksum")
-            fields = json.loads(meta)
-            source = (fields["source_first"], np.asarray(fields["source_sums"], dtype=np.float64))
-            sums = np.asarray(fields["sums"], dtype=np.float64)
-            return Measured(fields["first"], sums, fields["peak"], source)
-        except (ValueError, KeyError, struct.error):
-            logger.warning("damaged cache entry %s: removed, the piece will be made again", path)
-            path.unlink(missing_ok=True)
-            return None
+        found = self._read(key)
+        return found[0] if found is not None else None
+
+    def payload(self, key: str) -> bytes | None:
+        """The encoded audio of the piece stored under *key*, checked, or None."""
+        found = self._read(key)
+        return found[1] if found is not None else None
 
     def put(self, key: str, payload: bytes, measured: Measured) -> None:
         meta = json.dumps({
             "first": measured.first_step, "sums": measured.sums.tolist(), "peak": measured.peak,
             "source_first": measured.source[0], "source_sums": measured.source[1].tolist(),
         }).encode()  # fmt: skip
-        digest = hashlib.sha256(meta + payload).digest()
-        try:
-            write_atomically(self.path(key), _HEADER.pack(_MAGIC, len(meta)) + meta + digest
-                             + payload)  # fmt: skip
-        except OSError as exc:  # the file is assembled from the stored pieces
-            raise OutputError(f"cannot store a mastered piece in {self.directory}: "
-                              f"{exc.strerror or exc}") from None  # fmt: skip
+        data = _HEADER.pack(_MAGIC, len(meta)) + meta + hashlib.sha256(meta + payload).digest()
+        folder = self.directory
+        # The folder is made again if it went; a second try covers a clear that removed
+        # it between making it and writing into it.
+        for _attempt in range(2):
+            try:
+                write_atomically(self._path(folder, key), data + payload)
+                return
+            except OSError as exc:
+                error = exc
+        if self._temporary is None:
+            self._warn(folder, error)
+            folder = self._fall_back()
+            try:
+                write_atomically(self._path(folder, key), data + payload)
+                return
+            except OSError as exc:
+                error = exc
+        raise OutputError(f"cannot store a mastered piece in {folder}: "
+                          f"{error.strerror or error}") from None  # fmt: skip
 
     def gains(self, content: str) -> list[tuple[float, float]]:
         """(gain, ceiling) pairs a piece with this *content* key was mastered at, the
@@ -551,7 +609,7 @@ class PieceStore:
             logger.warning("could not store a mastered piece in %s: %s", self.directory, exc)
 
     def _index(self, content: str) -> Path:
-        return self.directory / "index" / content[:2] / f"{content}.json"
+        return self._folders[0] / "index" / content[:2] / f"{content}.json"
 
     def close(self) -> None:
         if self._temporary is not None:
@@ -594,7 +652,6 @@ class PieceMaster:
         rendering: Rendering,
         form: PieceFormat,
         store: PieceStore,
-        spare_cores: int = 0,
     ) -> None:
         self.programme = programme
         self.rendering = rendering
@@ -612,11 +669,7 @@ class PieceMaster:
         self._ceilings: dict[int, float] = {}
         self._next_plan = round(FIRST_PLAN * self.rate)
         self._jobs: dict[int, tuple[_Job, Future[_Made]]] = {}
-        # Without a core of its own, the background thread (and the encoders it starts)
-        # only takes the time the engine leaves.
-        self._background = ThreadPoolExecutor(
-            1, "narrator-master", initializer=None if spare_cores > 0 else _lowest_priority
-        )
+        self._background = ThreadPoolExecutor(1, "narrator-background")
         # The pieces the codec's level change is learnt on are waited for at the next
         # checkpoint, so they are made at normal priority, as soon as they can be.
         self._learner = ThreadPoolExecutor(1, "narrator-learn")
@@ -646,6 +699,7 @@ class PieceMaster:
 
     def advance(self) -> None:
         """Start whatever the audio stitched so far allows: a gain plan, or pieces."""
+        self._cut_long_pieces()
         if not self._looked_up and len(self.boundaries) > 1 and self._ready(0):
             self._recall(self.boundaries[1], False)
         self._plan_if_due()
@@ -657,6 +711,39 @@ class PieceMaster:
             if not self._ready(index) or not (self._shift_known or self._learns(index)):
                 break  # (until the codec's level change is known, a plan is a guess)
             self._submit(self._executor(index), index)
+
+    def _cut_long_pieces(self) -> None:
+        """End the open piece where no pause has let it end within LONGEST_PIECE (at the
+        last pause that could hold a cut, or else at the quietest point), as often as
+        needed.  Where depends only on the audio, never on when this runs."""
+        analysed = min(self.programme.length, self.programme.analysis.available * BLOCK)
+        longest = round(LONGEST_PIECE * self.rate)
+        while analysed - self.boundaries[-1] >= longest:
+            start = self.boundaries[-1]
+            lo, hi = start + round(MIN_PIECE * self.rate), start + round(MAX_PIECE * self.rate)
+            pauses = [cut for cut in self._cuts if lo <= cut <= hi]
+            cut = pauses[-1] if pauses else self._quietest(start, lo, hi)
+            where = "in a pause" if pauses else "at its quietest point"
+            logger.debug("piece %d ends at %.2f s, %s", len(self.boundaries) - 1,
+                         cut / self.rate, where)  # fmt: skip
+            self.boundaries.append(cut)
+            self._cuts = [later for later in self._cuts if later > cut]
+
+    def _quietest(self, start: int, lo: int, hi: int) -> int:
+        """The latest of the quietest grid points in [lo, hi] (after *start*), judged by
+        the loudest block within QUIET_SPAN of each."""
+        grid = self.form.grid
+        points = np.arange(max(-(-lo // grid), start // grid + 1), hi // grid + 1) * grid
+        if not len(points):
+            return (start // grid + 1) * grid
+        span = max(1, round(QUIET_SPAN * self.rate) // BLOCK)
+        first = int(points[0]) // BLOCK - span
+        peaks = self.programme.analysis.peaks_db(max(0, first), int(points[-1]) // BLOCK + span)
+        peaks = np.concatenate([np.full(max(0, -first), -np.inf), peaks])
+        peaks = np.concatenate([peaks, np.full(2 * span, -np.inf)])  # (past the end)
+        loudest = np.lib.stride_tricks.sliding_window_view(peaks, 2 * span)
+        score = loudest.max(axis=1)[points // BLOCK - span - first]
+        return int(points[len(points) - 1 - int(np.argmin(score[::-1]))])
 
     def _ready(self, index: int) -> bool:
         """Whether the audio piece *index* needs is stitched and analysed."""
@@ -728,6 +815,8 @@ class PieceMaster:
     def finish(self, destination: Path, chapters: Sequence[Chapter] = ()) -> Mastered:
         """Master what is left, check the whole, and write it to *destination*."""
         programme = self.programme
+        programme.finish()
+        self._cut_long_pieces()
         # Nothing after the last piece can change now: the rest is cut wherever it may
         # be (into pieces of a second or more), to spread it over the cores.
         for cut in self._cuts:
@@ -736,7 +825,6 @@ class PieceMaster:
         if not self._looked_up:
             stop = self.boundaries[1] if len(self.boundaries) > 1 else programme.length
             self._recall(stop, len(self.boundaries) == 1)
-        programme.finish()
         # Pieces still waiting for the background thread are made on every core now.
         for index, (_job, future) in list(self._jobs.items()):
             if future.cancel():
@@ -771,11 +859,15 @@ class PieceMaster:
                     self._set_gain(_plan_gain(blocks, self.rate, aim_now, self.ceiling))
         self._background.shutdown(wait=True)
         self._learner.shutdown(wait=True)
+        # Only the gain of the file written is remembered, once no piece made at an
+        # earlier gain can still finish (the narration's ceiling, not a piece's own).
+        assert self.gain is not None
+        first = self._content_key(0, self._stop(0), len(self.boundaries) == 1)
+        self.store.note(first, self.gain, self.ceiling)
         if abs(loudness - aim) > LOUDNESS_TOLERANCE or peak > self._peak_limit:
             logger.warning("loudness %.1f LUFS, true peak %.1f dBTP after %d passes",
                            loudness, peak, self.passes)  # fmt: skip
-        self.form.write(destination, [self.store.path(made.key) for made in results],
-                        programme.length)  # fmt: skip
+        self.form.write(destination, self._payloads(results), programme.length)
         write_tags(destination, self.rendering.format, self.rendering.tags, chapters)
         assert self.gain is not None
         return Mastered(loudness, peak, self.gain, self.passes, self.ceiling, len(results),
@@ -849,11 +941,7 @@ class PieceMaster:
 
     def _make(self, job: _Job) -> _Made:
         """Master one piece, or find it in the store: (its key, its measurement)."""
-        programme, form = self.programme, self.form
-        begin = max(0, job.start - form.pre)
-        end = programme.length if job.last else min(programme.length, job.stop + form.post)
-        limiter = self._limiter(job.ceiling)
-        reduction = _LocalReduction(programme, limiter, job.gain, begin, end)
+        reduction = self._reduction(job)
         content = self._content_key(job.start, job.stop, job.last)
         digest = hashlib.sha256(content.encode())
         digest.update(json.dumps([job.gain, job.ceiling]).encode())
@@ -863,6 +951,25 @@ class PieceMaster:
         if found is not None:
             logger.debug("piece %d found in the store", job.index)
             return _Made(key, found, True)
+        payload, measured = self._encode(job, reduction)
+        self.store.put(key, payload, measured)
+        logger.debug("piece %d made: %.1f s at %+.2f dB", job.index,
+                     (job.stop - job.start) / self.rate, job.gain)  # fmt: skip
+        return _Made(key, measured, False)
+
+    def _reduction(self, job: _Job) -> _LocalReduction:
+        """The limiter's reduction over what piece *job* renders."""
+        begin = max(0, job.start - self.form.pre)
+        end = self.programme.length if job.last else min(self.programme.length,
+                                                         job.stop + self.form.post)  # fmt: skip
+        return _LocalReduction(self.programme, self._limiter(job.ceiling), job.gain, begin, end)
+
+    def _encode(self, job: _Job, reduction: _LocalReduction) -> tuple[bytes, Measured]:
+        """(the piece's own encoded audio, its measurement)."""
+        programme, form = self.programme, self.form
+        begin = max(0, job.start - form.pre)
+        end = programme.length if job.last else min(programme.length, job.stop + form.post)
+        limiter = self._limiter(job.ceiling)
         # The room tone's loop restarts a pre-roll before each boundary, so a piece's
         # audio never depends on how long the pieces before it are; the jump, far
         # down in a pause, cannot be heard.
@@ -879,12 +986,19 @@ class PieceMaster:
         if job.learn:
             before = _measure(audio, begin, job.start, job.stop, self.rate)
             measured = replace(measured, source=(before.first_step, before.sums))
-        self.store.put(key, payload, measured)
-        if job.index == 0:  # the narration's ceiling, not a piece's lowered one
-            self.store.note(content, job.gain, self.ceiling)
-        logger.debug("piece %d made: %.1f s at %+.2f dB", job.index,
-                     (job.stop - job.start) / self.rate, job.gain)  # fmt: skip
-        return _Made(key, measured, False)
+        return payload, measured
+
+    def _payloads(self, results: Sequence[_Made]) -> Iterator[bytes]:
+        """The pieces' encoded audio, in order, one at a time: from the store, or made
+        again where it has gone from there (the cache cleared meanwhile)."""
+        for index, made in enumerate(results):
+            payload = self.store.payload(made.key)
+            if payload is None:
+                logger.warning("mastered piece %d is gone from %s; it is made again",
+                               index, self.store.directory)  # fmt: skip
+                job = self._jobs[index][0]
+                payload, _measured = self._encode(job, self._reduction(job))
+            yield payload
 
     def _measure_whole(self, parts: Sequence[Measured]) -> tuple[float, float]:
         """(loudness, true peak) of the file the pieces make."""
@@ -916,14 +1030,6 @@ class PieceMaster:
             future.cancel()
         self._background.shutdown(wait=True, cancel_futures=True)
         self._learner.shutdown(wait=True, cancel_futures=True)
-
-
-def _lowest_priority() -> None:
-    """Give the calling thread the lowest CPU priority (Linux only: elsewhere
-    setpriority takes no thread ids).  It cannot be raised again."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _loudness(parts: Sequence[tuple[int, np.ndarray]], rate: int, samples: int = 0) -> float:

@@ -422,8 +422,7 @@ def _produce(
     rate = synthesizer.sample_rate
     programme = Programme(rate)
     form = piece_format(rendering, rate)
-    spare = (os.cpu_count() or 1) - synthesizer.calls * synthesizer.threads
-    pieces = PieceMaster(programme, rendering, form, store, spare) if form else None
+    pieces = PieceMaster(programme, rendering, form, store) if form else None
     try:
         with _quick_gil_handover():
             stitcher = Stitcher(rate, rendering, form.cut if form is not None else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from narrator import narrate, pieces
+from narrator.cache import ClipCache
 from narrator.engines import register_engine, unregister_engine
 from narrator.pieces import (
     ENCODER_DELAY,
@@ -21,13 +23,14 @@ from narrator.pieces import (
     Mp3Pieces,
     PieceMaster,
     _decode_mp3,
-    _lowest_priority,
     _run,
     crc16,
     cut_in_gap,
     mp3_frames,
     mp3_info_frame,
 )
+from narrator.pipeline import ProgressEvent
+from narrator.rendering import AudioFormat, Rendering
 
 from .audio import decode_ffmpeg, decode_soundfile, ebur128, rms_envelope_db
 from .fake_engine import FakeEngine
@@ -227,18 +230,25 @@ def test_mastering_while_synthesizing(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities")
-def test_without_a_spare_core_the_background_thread_only_takes_idle_time() -> None:
-    seen = []
+def test_no_piece_is_made_at_a_lower_priority_than_the_narration(
+    voice22, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At the lowest priority, background pieces (and their encoders) starved behind other
+    # programs on a busy machine, and the final file waited for them.  No core to spare:
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    made: list[tuple[str, int]] = []
+    make = PieceMaster._make
 
-    def run() -> None:
-        _lowest_priority()
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    def spy(self: PieceMaster, job: Any) -> Any:
+        thread = threading.current_thread().name
+        made.append((thread, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        return make(self, job)
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    assert seen == [19]
-    assert os.getpriority(os.PRIO_PROCESS, 0) < 19  # the process itself is untouched
+    monkeypatch.setattr(PieceMaster, "_make", spy)
+    text = chapter_text() + "\n\n" + chapter_text().replace("Paragraph", "Part")
+    narrate(text, tmp_path / "story.mp3", voice=voice22, cache=False)
+    assert any(thread.startswith("narrator-background") for thread, _ in made)
+    assert {nice for _, nice in made} == {os.getpriority(os.PRIO_PROCESS, 0)}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities")
@@ -286,3 +296,132 @@ def test_mp3_pieces_decode_without_libsndfile_mp3_too(monkeypatch: pytest.Monkey
     assert runs == ["the MP3 decoder"]
     assert len(in_process) == len(by_ffmpeg) > 3 * 44_100
     assert np.abs(in_process - by_ffmpeg).max() < 1e-4  # the same samples, aligned
+
+
+def test_a_piece_made_at_an_old_gain_cannot_leave_its_gain_for_the_next_run(
+    voice22, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a busy machine a background piece planned at an earlier gain may finish after
+    # the final pass.  Here that is made certain: the first piece's background job waits
+    # until the final pass has made that piece at the final gain.
+    final_first_made = threading.Event()
+    held: list[float] = []
+    make = PieceMaster._make
+
+    def late(self: PieceMaster, job: Any) -> Any:
+        background = threading.current_thread().name.startswith("narrator-background")
+        if job.index == 0 and background:
+            held.append(job.gain)
+            final_first_made.wait(timeout=60)
+        made = make(self, job)
+        if job.index == 0 and not background:
+            final_first_made.set()
+        return made
+
+    monkeypatch.setattr(PieceMaster, "_make", late)
+    first = narrate(chapter_text(), tmp_path / "first.wav", voice=voice22)
+    assert held and final_first_made.is_set()
+    assert held[-1] != first.mastered.gain  # the late piece was made at an old gain
+    monkeypatch.setattr(PieceMaster, "_make", make)
+    again = narrate(chapter_text(), tmp_path / "again.wav", voice=voice22)
+    assert again.mastered.gain == first.mastered.gain
+    assert again.mastered.reused == again.mastered.pieces
+    assert (tmp_path / "first.wav").read_bytes() == (tmp_path / "again.wav").read_bytes()
+
+
+@pytest.mark.parametrize("suffix", ["mp3", "wav"])
+def test_clearing_the_cache_during_a_narration_costs_only_the_cache(
+    voice22, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, caplog
+) -> None:
+    # `narrator cache --clear` in another terminal: once while pieces are being made,
+    # and once more just before the stored pieces are joined into the file.
+    reference = narrate(chapter_text(), tmp_path / f"reference.{suffix}", voice=voice22,
+                        cache=False)  # fmt: skip
+    cache = ClipCache()
+    cleared: list[int] = []
+
+    def clear_halfway(event: ProgressEvent) -> None:
+        if event.done == event.total // 2:
+            cleared.append(cache.clear())
+
+    form = type(pieces.piece_format(Rendering(format=AudioFormat(suffix)), RATE))
+    write = form.write
+
+    def clear_then_write(self: Any, destination: Path, payloads: Any, samples: int) -> None:
+        cleared.append(cache.clear())
+        assert not list(cache.pieces.rglob("*.piece"))
+        write(self, destination, payloads, samples)
+
+    monkeypatch.setattr(form, "write", clear_then_write)
+    out = tmp_path / f"story.{suffix}"
+    narration = narrate(chapter_text(), out, voice=voice22, progress=clear_halfway)
+    assert len(cleared) == 2 and cleared[0] > 0  # clips were there to clear
+    assert "is gone from" in caplog.text  # the pieces were made again
+    assert narration.mastered.gain == reference.mastered.gain
+    assert out.read_bytes() == (tmp_path / f"reference.{suffix}").read_bytes()
+    assert len(decode_ffmpeg(out).audio) == round(narration.duration * decode_ffmpeg(out).rate)
+
+
+def test_a_store_whose_folder_goes_keeps_pieces_again_or_elsewhere(tmp_path: Path, caplog) -> None:
+    folder = tmp_path / "pieces"
+    store = pieces.PieceStore(folder)
+    measured = pieces.Measured(3, np.array([0.5, 0.25]), 0.7)
+    store.put("aa" * 32, b"first", measured)
+    shutil.rmtree(folder)  # cleared: the folder is made again
+    store.put("bb" * 32, b"second", measured)
+    assert store.payload("bb" * 32) == b"second" and store.directory == folder
+    assert store.payload("aa" * 32) is None and store.get("aa" * 32) is None
+    shutil.rmtree(folder)
+    folder.write_text("a file where the folder was")  # it cannot be made again
+    store.put("cc" * 32, b"third", measured)
+    assert "cannot keep mastered pieces" in caplog.text
+    assert store.directory != folder
+    found = store.get("cc" * 32)
+    assert found is not None and found.first_step == 3 and found.peak == 0.7
+    assert store.payload("cc" * 32) == b"third"
+    temporary = store.directory
+    store.close()
+    assert not temporary.exists()
+
+
+def long_text(paragraphs: int, sentences: int) -> str:
+    line = "Part {} line {} says a few plain words."
+    return "\n\n".join(" ".join(line.format(p, s) for s in range(sentences))
+                       for p in range(paragraphs)) + "\n"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("suffix", "sentence", "paragraph", "text"),
+    [
+        ("mp3", 0.3, 0.3, long_text(16, 5)),  # no pause long enough to cut in
+        ("wav", 0.3, 0.3, long_text(16, 5)),
+        ("mp3", 0.0, 0.0, long_text(16, 5)),  # no pause at all
+        ("mp3", 0.3, 1.0, long_text(3, 22)),  # a pause to cut in only every minute
+    ],
+)
+def test_pieces_stay_short_whatever_the_pauses(
+    voice22, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, sentence: float,
+    paragraph: float, text: str,
+) -> None:  # fmt: skip
+    lengths: list[float] = []
+    finish = PieceMaster.finish
+
+    def spy(self: PieceMaster, *args: Any) -> Any:
+        mastered = finish(self, *args)
+        ends = [*self.boundaries, self.programme.length]
+        lengths.extend((b - a) / self.rate for a, b in zip(ends, ends[1:], strict=False))
+        return mastered
+
+    monkeypatch.setattr(PieceMaster, "finish", spy)
+    rendering = Rendering(sentence_pause=sentence, paragraph_pause=paragraph,
+                          heading_pause=paragraph)  # fmt: skip
+    out = tmp_path / f"book.{suffix}"
+    narration = narrate(text, out, voice=voice22, rendering=rendering, cache=False)
+    assert narration.duration > 150
+    assert narration.mastered.pieces == len(lengths) > narration.duration / pieces.LONGEST_PIECE
+    assert max(lengths) < pieces.LONGEST_PIECE
+    decoded = decode_ffmpeg(out)
+    assert len(decoded.audio) == round(narration.duration * decoded.rate)
+    measured = ebur128(out)
+    assert measured.integrated == pytest.approx(-18.0, abs=0.5)
+    assert abs(narration.mastered.loudness - measured.integrated) < 0.15
