@@ -250,7 +250,7 @@ def speak(engine: Engine, text: str) -> np.ndarray:
         if isinstance(checked, np.ndarray):
             return checked
         if attempt < RETRIES:
-            logger.warning("the %s engine gave %s for %s: speaking it again",
+            logger.info("the %s engine gave %s for %s: speaking it again",
                            engine.name, checked, _quote(text))  # fmt: skip
     raise EngineError(f"the {engine.name} engine gave {checked} for {_quote(text)}, "
                       f"{RETRIES + 1} times; the voice model may be damaged")  # fmt: skip
@@ -275,7 +275,7 @@ def speak_batch(engine: Engine, texts: Sequence[str]) -> list[np.ndarray]:
     for text, clip in zip(texts, clips, strict=True):
         checked = _checked(clip)
         if not isinstance(checked, np.ndarray):
-            logger.warning("the %s engine gave %s for %s: speaking it again",
+            logger.info("the %s engine gave %s for %s: speaking it again",
                            engine.name, checked, _quote(text))  # fmt: skip
             checked = speak(engine, text)
         out.append(checked)
@@ -285,12 +285,13 @@ def speak_batch(engine: Engine, texts: Sequence[str]) -> list[np.ndarray]:
 def _checked(clip: object) -> np.ndarray | str:
     """*clip* as float32 samples, or what is wrong with it."""
     problem = clip_problem(clip)
-    if problem is None:
-        assert isinstance(clip, np.ndarray)
-        with np.errstate(over="ignore"):
-            clip = clip.astype(np.float32, copy=False)
-        problem = clip_problem(clip)  # a float64 beyond float32's range is infinite now
-    return clip if problem is None else problem
+    if problem is not None:
+        return problem
+    assert isinstance(clip, np.ndarray)
+    with np.errstate(over="ignore"):
+        samples = clip.astype(np.float32, copy=False)
+    # A float64 sample beyond float32's range is infinite now.
+    return clip_problem(samples) or samples
 
 
 QUOTED_CHARS = 80

@@ -36,6 +36,7 @@ from . import (
     MISSING,
     NETWORK_TIMEOUT,
     Engine,
+    check_number_option,
     engine_threads,
     require_network,
 )
@@ -55,6 +56,9 @@ OPTIONS = {
     "noise_w_scale": "phoneme duration noise (model default about 0.8; 0 makes it deterministic)",
 }
 """Keys the Piper engine accepts in a preset's ``[options]`` table."""
+
+NOISE_RANGE = (0.0, 2.0)
+"""The values :data:`OPTIONS` may take: beyond 2 Piper's voices only babble."""
 
 
 def piper_data_dir() -> Path:
@@ -161,6 +165,8 @@ class PiperEngine(Engine):
             allowed = "; ".join(f"{k}: {v}" for k, v in OPTIONS.items())
             raise VoiceError(f"voice {voice.name!r}: unknown piper option(s) "
                              f"{', '.join(unknown)} (allowed: {allowed})")  # fmt: skip
+        for key in OPTIONS:
+            check_number_option(voice, key, *NOISE_RANGE)
         model = resolve_model(voice)
         use_cuda = _use_cuda(device)
         from piper import PiperConfig, PiperVoice
