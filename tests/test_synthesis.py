@@ -286,6 +286,20 @@ def test_coqui_options_must_be_sensible_numbers(user_dirs: Path, key, value, mes
     assert str(error.value) == f"{preset}: [options] {message}"
 
 
+@pytest.mark.parametrize("value", ['"many"', "nan", "1e30"])
+def test_a_coqui_limit_that_is_not_a_number_is_one_line(user_dirs: Path, tmp_path: Path, value):
+    preset = user_dirs / "odd.toml"
+    preset.write_text(
+        'name = "odd"\nengine = "coqui"\nmodel = "tts_models/en/ljspeech/vits"\n'
+        f'language = "en"\ndescription = "vits"\n\n[options]\nmax_chars = {value}\n'
+    )
+    (tmp_path / "story.txt").write_text(TEXT)
+    for command in (["read", "-o", str(tmp_path / "x.mp3")], ["split"]):
+        result = invoke([*command, str(tmp_path / "story.txt"), "-v", "odd"])
+        assert_one_line_error(result, 3, f"{preset}: [options] max_chars must be a whole number")
+    assert not (tmp_path / "x.mp3").exists()
+
+
 # Workers die with their parent (item 11).
 
 DRIVER = """

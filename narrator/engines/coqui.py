@@ -485,6 +485,7 @@ class CoquiEngine(Engine):
     @classmethod
     def text_limit(cls, voice: Voice) -> int | None:
         """The model's character limit, known without loading it (for ``narrator split``)."""
+        _check_options(voice)
         if voice.options.get("max_chars"):
             return int(voice.options["max_chars"])
         if "xtts" in voice.model.lower():
