@@ -20,7 +20,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    BrokenExecutor,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import TypeAlias
@@ -202,13 +208,23 @@ class Synthesizer:
                 if not pending:
                     return
                 key, item = pending.popleft()
-                yield item if isinstance(item, np.ndarray) else self._keep(key, *item.result())
+                yield item if isinstance(item, np.ndarray) else self._keep(key, *_result(item))
         finally:  # on an error or an interruption, start nothing more
             pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         if self._own_engine:
             self.engine.close()
+
+
+def _result(made: Future[tuple[np.ndarray, float]]) -> tuple[np.ndarray, float]:
+    """What a worker made; a worker process that died (killed, out of memory) is an
+    :class:`EngineError`, not a traceback."""
+    try:
+        return made.result()
+    except BrokenExecutor as exc:
+        raise EngineError(f"a synthesis worker process ended unexpectedly ({exc}); "
+                          "try again, with fewer --jobs if memory is short") from None  # fmt: skip
 
 
 def clip_problem(clip: object) -> str | None:

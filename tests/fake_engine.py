@@ -86,3 +86,14 @@ class SlowEngine(FakeEngine):
 
         time.sleep(0.1)
         return super().synthesize(text)
+
+
+class DyingEngine(FakeEngine):
+    """Ends its process at the first clip (a worker killed, or out of memory)."""
+
+    name = "dying"
+
+    def synthesize(self, text: str) -> np.ndarray:
+        import os
+
+        os._exit(9)

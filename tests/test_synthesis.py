@@ -29,6 +29,7 @@ from .conftest import FAKE_PRESET
 from .fake_engine import (
     SAMPLE_RATE,
     AlwaysNaNEngine,
+    DyingEngine,
     FakeEngine,
     FirstNaNEngine,
     SpoilingEngine,
@@ -204,6 +205,16 @@ def test_worker_processes_check_their_clips_too(
         narrate(TEXT, tmp_path / "bad.wav", voice=use_engine(AlwaysNaNEngine), jobs=2)
     assert not (tmp_path / "bad.wav").exists()
     assert not list((ClipCache().clips).rglob("*.clip"))
+
+
+def test_a_worker_that_dies_is_one_line(use_engine, tmp_path: Path):
+    (tmp_path / "story.txt").write_text(TEXT)
+    output = tmp_path / "story.mp3"
+    name = use_engine(DyingEngine)
+    result = invoke(["read", str(tmp_path / "story.txt"), "-o", str(output), "-v", name,
+                     "--jobs", "2"])  # fmt: skip
+    assert_one_line_error(result, 1, "a synthesis worker process ended unexpectedly")
+    assert not output.exists()
 
 
 def test_a_cached_clip_that_is_not_finite_counts_as_damaged(fake_voice, tmp_path: Path, caplog):
