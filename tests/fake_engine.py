@@ -97,3 +97,13 @@ class DyingEngine(FakeEngine):
         import os
 
         os._exit(9)
+
+
+class UnloadableEngine(FakeEngine):
+    """Fails to load with an exception of its own."""
+
+    name = "unloadable"
+
+    @classmethod
+    def load(cls, voice: Voice, *, device: str = "auto") -> FakeEngine:
+        raise RuntimeError("the weights are in another castle")

@@ -33,6 +33,7 @@ from .fake_engine import (
     FakeEngine,
     FirstNaNEngine,
     SpoilingEngine,
+    UnloadableEngine,
     expected_speech_seconds,
 )
 
@@ -250,6 +251,16 @@ def test_an_engine_exception_is_one_line_naming_the_sentence(
         f"{raises.__name__}: the failing engine failed on call 2 on purpose",
     )  # fmt: skip
     assert not output.exists()
+
+
+def test_an_engine_that_cannot_load_is_one_line(use_engine, tmp_path: Path):
+    (tmp_path / "story.txt").write_text(TEXT)
+    result = invoke(["read", str(tmp_path / "story.txt"), "-o", str(tmp_path / "x.mp3"),
+                     "-v", use_engine(UnloadableEngine)])  # fmt: skip
+    assert_one_line_error(
+        result, 1, "the unloadable engine cannot load voice 'unloadable': RuntimeError: the "
+        "weights are in another castle",
+    )  # fmt: skip
 
 
 # Engine options are checked as the engine loads (items 13, 14, 16).

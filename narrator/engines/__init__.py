@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
+from ..errors import EngineError, ModelNotFoundError, NarratorError, OptionError, VoiceError
 from ..voices import Voice
 
 logger = logging.getLogger(__name__)
@@ -272,7 +272,14 @@ def load_engine(voice: Voice, *, device: str = "auto") -> Engine:
     """Load the engine and model that *voice* names."""
     if device not in DEVICES:
         raise OptionError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
-    engine = engine_class(voice.engine).load(voice, device=device)
+    cls = engine_class(voice.engine)
+    try:
+        engine = cls.load(voice, device=device)
+    except NarratorError:
+        raise
+    except Exception as exc:  # a plugin's own failure: one line, naming the voice
+        raise EngineError(f"the {voice.engine} engine cannot load voice {voice.name!r}: "
+                          f"{type(exc).__name__}: {exc}") from exc  # fmt: skip
     logger.info("loaded voice %s with the %s engine", voice.name, voice.engine)
     return engine
 
