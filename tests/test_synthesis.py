@@ -3,6 +3,7 @@ clips or raise, wrong engine options, and worker processes whose parent is kille
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -132,6 +133,14 @@ def test_a_word_longer_than_the_engine_limit_is_broken_at_the_limit(
     narrate(word, tmp_path / "word.wav", voice=use_engine(CountingEngine), cache=False)
     assert len(FakeEngine.calls) >= 15 and all(len(c) <= 200 for c in FakeEngine.calls)
     assert "".join(FakeEngine.calls).rstrip(".") == word  # with the full stop it is given
+
+
+def test_piper_is_given_at_most_400_characters_at_a_time(tmp_path: Path):
+    story = tmp_path / "page.txt"
+    story.write_text("alpha beta gamma delta epsilon zeta eta theta " * 100)  # no full stop
+    result = invoke(["split", str(story), "--json", "-v", "joe"])
+    [segment] = json.loads(result.stdout)
+    assert len(segment["chunks"]) == 12 and max(map(len, segment["chunks"])) <= 400
 
 
 # Every clip an engine makes is checked before it is cached or stitched (item 16).

@@ -57,6 +57,13 @@ OPTIONS = {
 }
 """Keys the Piper engine accepts in a preset's ``[options]`` table."""
 
+MAX_CHARS = 400
+"""The longest text Piper speaks in one call.  The model's memory grows with the text it
+is given: one call on 1,000 characters (about a minute of speech) peaked at 1,471 MiB
+for joe, on 400 characters at 607 MiB (146 MiB loaded), and a CPU runs up to four calls
+at once.  Sentences rarely come near (the sample story's longest has 235); a page
+without a full stop is cut into chunks at clause boundaries."""
+
 NOISE_RANGE = (0.0, 2.0)
 """The values :data:`OPTIONS` may take: beyond 2 Piper's voices only babble."""
 
@@ -102,6 +109,7 @@ class PiperEngine(Engine):
     """Piper ONNX voices."""
 
     name = "piper"
+    max_chars = MAX_CHARS
 
     def __init__(self, piper_voice: Any, voice: Voice, speaker_id: int | None) -> None:
         from piper import SynthesisConfig
