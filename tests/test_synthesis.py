@@ -411,3 +411,48 @@ def test_workers_end_when_their_parent_is_killed(tmp_path: Path):
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
     assert not (tmp_path / "book.wav").exists()
+
+
+WATCHER = """
+import os, sys, time
+sys.platform = "elsewhere"  # no parent-death signal here: the polling thread instead
+from narrator.synthesis import _die_with
+_die_with(os.getppid())
+print("watching", flush=True)
+time.sleep(600)
+"""
+
+PARENT = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE, text=True)
+assert child.stdout.readline() == "watching\\n"
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_without_a_parent_death_signal_a_worker_polls_for_its_parent():
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, WATCHER], env=env,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    child = 0
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert _running(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(child)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child and _running(child):
+            os.kill(child, signal.SIGKILL)
