@@ -54,7 +54,7 @@ def main() -> None:
         text = (WORDS * (args.characters // len(WORDS) + 1))[: args.characters]
         text = text.rsplit(" ", 1)[0] + "\n"
         if args.sentences:
-            text = text.replace("kappa", "kappa.")
+            text = text.replace("kappa alpha", "kappa. Alpha")
     output = Path(f"/tmp/bench-segment.{args.format}")
     began = time.perf_counter()
     done = subprocess.run(
