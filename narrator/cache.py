@@ -108,7 +108,8 @@ class ClipCache:
         return self.clips / key[:2] / f"{key}.clip"
 
     def get(self, key: str) -> np.ndarray | None:
-        """The clip stored under *key*, or None (a damaged entry is removed)."""
+        """The clip stored under *key*, or None (a damaged entry, or one holding samples that
+        are not finite numbers, is removed)."""
         path = self._path(key)
         try:
             data = path.read_bytes()
@@ -116,7 +117,9 @@ class ClipCache:
             self.stats.misses += 1
             return None
         head, digest, body = data[:4], data[4 : 4 + _DIGEST], data[4 + _DIGEST :]
-        if head != _MAGIC or hashlib.sha256(body).digest() != digest or len(body) % 4:
+        intact = head == _MAGIC and hashlib.sha256(body).digest() == digest and not len(body) % 4
+        # A NaN or infinite sample (stored by an older narrator) is as damaged as a bad checksum.
+        if not (intact and np.isfinite(np.frombuffer(body, dtype="<f4")).all()):
             logger.warning("damaged cache entry %s: removed, the clip will be made again", path)
             self.stats.corrupt += 1
             self.stats.misses += 1

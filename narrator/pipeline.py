@@ -428,12 +428,17 @@ def _produce(
             stitcher = Stitcher(rate, rendering, form.cut if form is not None else None)
             programme.append(stitcher.lead_in())
             chunked = [fit(segment.chunks, synthesizer.max_chars) for segment in segments]
-            clips = synthesizer.clips(chunked)
-            pairs = zip(segments, clips, strict=True)
-            for done, (segment, segment_clips) in enumerate(pairs, start=1):
-                if not any(len(c) for c in segment_clips) and segment.text.strip():
+            clips = synthesizer.clips(chunked)  # one per chunk, handed on one at a time
+            pairs = zip(segments, chunked, strict=True)
+            for done, (segment, chunks) in enumerate(pairs, start=1):
+                sounded = False
+                for _ in chunks:
+                    clip = next(clips)
+                    sounded = sounded or len(clip) > 0
+                    programme.append(stitcher.speak(clip))
+                if not sounded and segment.text.strip():
                     logger.warning("segment %d produced no audio: %r", segment.index, segment.text)
-                programme.append(stitcher.add(segment_clips, segment.pause))
+                programme.append(stitcher.end(segment.pause))
                 if pieces is not None:
                     if stitcher.cut is not None:
                         pieces.cut(stitcher.cut, segment.text)

@@ -80,11 +80,13 @@ programme may be cut in that silence and how long the silence becomes, or None."
 
 
 class Stitcher:
-    """Lays conditioned clips and pauses end to end, and remembers where each one went.
+    """Lays conditioned clips and pauses end to end, and remembers where each segment went.
 
-    With a *cutter*, the pauses that can hold a cut for mastering in pieces are
-    adjusted to it; :attr:`cut` is where the pause after the last segment added was
-    cut, if it was."""
+    A segment is given clip by clip (:meth:`speak`, one per engine chunk, so memory
+    is bounded by a chunk however long the segment) and then closed with its pause
+    (:meth:`end`); :meth:`add` does both for a list of clips.  With a *cutter*, the
+    pauses that can hold a cut for mastering in pieces are adjusted to it;
+    :attr:`cut` is where the pause after the last segment ended was cut, if it was."""
 
     def __init__(
         self, sample_rate: int, rendering: Rendering, cutter: Cutter | None = None
@@ -95,30 +97,46 @@ class Stitcher:
         self.spans: list[Span] = []
         self.cut: int | None = None
         self._cutter = cutter
+        self._breath = np.zeros(silence_after(CHUNK_PAUSE, sample_rate), dtype=np.float32)
+        self._segment: int | None = None  # where the segment being spoken began
 
     def lead_in(self) -> np.ndarray:
         """The room tone before the first word."""
         return self._silence(round(self.rendering.lead_in * self.sample_rate))
 
-    def add(self, clips: list[np.ndarray], pause: float) -> np.ndarray:
-        """The audio for one segment: its conditioned clips (the engine chunks of one
-        sentence, a short breath apart) followed by its pause."""
-        breath = np.zeros(silence_after(CHUNK_PAUSE, self.sample_rate), dtype=np.float32)
-        pieces: list[np.ndarray] = []
-        for clip in clips:
-            conditioned = condition(clip, self.sample_rate, self.rendering.fade)
-            if len(conditioned):
-                pieces.extend([breath, conditioned] if pieces else [conditioned])
-        speech = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-        start = self.position + (round(ONSET_MARGIN * self.sample_rate) if len(speech) else 0)
+    def speak(self, clip: np.ndarray) -> np.ndarray:
+        """The audio for one clip of the current segment: the clip conditioned, after a
+        short breath if the segment has speech already (the engine chunks of one
+        sentence)."""
+        if self._segment is None:
+            self._segment = self.position
+        conditioned = condition(clip, self.sample_rate, self.rendering.fade)
+        if not len(conditioned):
+            return conditioned
+        if self.position > self._segment:
+            conditioned = np.concatenate([self._breath, conditioned])
+        self.position += len(conditioned)
+        return conditioned
+
+    def end(self, pause: float) -> np.ndarray:
+        """Close the current segment: the silence of its *pause* (after a cut, if the
+        cutter made one), and where its speech went in :attr:`spans`."""
+        begin = self.position if self._segment is None else self._segment
+        self._segment = None
+        speech = self.position - begin
+        start = begin + (round(ONSET_MARGIN * self.sample_rate) if speech else 0)
         gap = silence_after(pause, self.sample_rate) if pause > 0 else 0
-        cut = self._cutter(self.position + len(speech), gap) if self._cutter else None
+        cut = self._cutter(self.position, gap) if self._cutter else None
         self.cut, gap = cut if cut is not None else (None, gap)
-        audio = np.concatenate([speech, np.zeros(gap, dtype=np.float32)])
-        end = self.position + max(len(speech) - round(RELEASE_MARGIN * self.sample_rate), 0)
+        end = begin + max(speech - round(RELEASE_MARGIN * self.sample_rate), 0)
         self.spans.append(Span(start, max(start, end)))
-        self.position += len(audio)
-        return audio
+        return self._silence(gap)
+
+    def add(self, clips: list[np.ndarray], pause: float) -> np.ndarray:
+        """The audio for one whole segment: :meth:`speak` for each of its *clips*, then
+        :meth:`end`."""
+        audio = [self.speak(clip) for clip in clips]
+        return np.concatenate([*audio, self.end(pause)])
 
     def tail(self) -> np.ndarray:
         """The room tone after the last word."""

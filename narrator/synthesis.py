@@ -1,19 +1,32 @@
 """Segments -> clips: the engine, the clip cache, and worker processes or threads.
 
-Clips come out in the order of the segments whatever the number of jobs or of
-concurrent calls (:attr:`Engine.concurrent`), and
-each one is stored in the cache as soon as it is made, so an interrupted run
-loses at most the clips that were being synthesized.
+Clips come out one chunk at a time, in the order of the segments whatever the
+number of jobs or of concurrent calls (:attr:`Engine.concurrent`), and each one
+is stored in the cache as soon as it is made, so an interrupted run loses at
+most the clips that were being synthesized.  Every clip an engine makes is
+checked (:func:`speak`) before it is cached or stitched.  Worker processes end
+when the process that started them dies.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
+import signal
+import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import (
+    BrokenExecutor,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import TypeAlias
@@ -22,7 +35,7 @@ import numpy as np
 
 from .cache import ClipCache, clip_key
 from .engines import THREADS_ENV, Engine, concurrent_calls, engine_threads, load_engine
-from .errors import OptionError
+from .errors import EngineError, NarratorError, OptionError
 from .voices import Voice
 
 logger = logging.getLogger(__name__)
@@ -92,52 +105,49 @@ class Synthesizer:
         self._identity = {"engine": self.engine.describe(), "voice": voice.sound_identity(),
                           "threads": self.threads}  # fmt: skip
 
-    def clips(self, chunked: Sequence[Sequence[str]]) -> Iterator[list[np.ndarray]]:
-        """For each list of chunks (one segment), the clips of its chunks, in order."""
-        if self.jobs == 1 and self.engine.batch_size > 1:
-            yield from self._batched(chunked)
-            return
-        if self.calls == 1:
-            for chunks in chunked:
-                yield [self._clip(text) for text in chunks]
-            return
-        yield from self._parallel(chunked)
+    def clips(self, chunked: Iterable[Sequence[str]]) -> Iterator[np.ndarray]:
+        """The clip of every chunk of every segment in *chunked* (one list of chunks per
+        segment), in order: exactly one clip per chunk, so a caller takes ``len(chunks)``
+        clips for each segment.
 
-    def _batched(self, chunked: Sequence[Sequence[str]]) -> Iterator[list[np.ndarray]]:
-        """Segments in order, the uncached chunks spoken :attr:`Engine.batch_size` at a time."""
-        held: list[list[np.ndarray | None]] = []  # segments waiting for their clips
-        wanted: list[tuple[list[np.ndarray | None], int, str]] = []  # (segment, chunk, key)
-        texts: list[str] = []
-        for chunks in chunked:
-            entry: list[np.ndarray | None] = []
-            for text in chunks:
-                key, cached = self._cached(text)
-                if cached is None:
-                    wanted.append((entry, len(entry), key))
-                    texts.append(text)
-                entry.append(cached)
-            held.append(entry)
-            if not texts or len(texts) >= self.engine.batch_size:
-                yield from self._speak(held, wanted, texts)
-                held, wanted, texts = [], [], []
-        yield from self._speak(held, wanted, texts)
+        Clips are handed on one chunk at a time and only a window of chunks is in
+        flight, so memory is bounded by a chunk, not by a segment (a page without a
+        full stop is one segment of many chunks)."""
+        texts = (text for chunks in chunked for text in chunks)
+        if self.jobs == 1 and self.engine.batch_size > 1:
+            yield from self._batched(texts)
+        elif self.calls == 1:
+            for text in texts:
+                yield self._clip(text)
+        else:
+            yield from self._parallel(texts)
+
+    def _batched(self, texts: Iterable[str]) -> Iterator[np.ndarray]:
+        """The clips in order, the uncached ones spoken :attr:`Engine.batch_size` at a time."""
+        held: list[tuple[str, np.ndarray | None]] = []  # (key, the cached clip or None)
+        wanted: list[str] = []  # the texts of the held chunks that are not cached
+        for text in texts:
+            key, cached = self._cached(text)
+            held.append((key, cached))
+            if cached is None:
+                wanted.append(text)
+            if not wanted or len(wanted) >= self.engine.batch_size:
+                yield from self._speak(held, wanted)
+                held, wanted = [], []
+        yield from self._speak(held, wanted)
 
     def _speak(
-        self,
-        held: list[list[np.ndarray | None]],
-        wanted: list[tuple[list[np.ndarray | None], int, str]],
-        texts: list[str],
-    ) -> Iterator[list[np.ndarray]]:
-        """Speak *texts* in one batch, put each clip where *wanted* says, and give the
-        *held* segments."""
-        if texts:
+        self, held: list[tuple[str, np.ndarray | None]], wanted: list[str]
+    ) -> Iterator[np.ndarray]:
+        """Speak *wanted* in one batch and give the *held* clips, the new ones in their places."""
+        made: Iterator[np.ndarray] = iter(())
+        seconds = 0.0
+        if wanted:
             began = time.perf_counter()
-            clips = self.engine.synthesize_batch(texts)
-            seconds = (time.perf_counter() - began) / len(texts)
-            for (entry, index, key), clip in zip(wanted, clips, strict=True):
-                entry[index] = self._keep(key, clip, seconds)
-        for entry in held:
-            yield [clip for clip in entry if clip is not None]
+            made = iter(speak_batch(self.engine, wanted))
+            seconds = (time.perf_counter() - began) / len(wanted)
+        for key, cached in held:
+            yield cached if cached is not None else self._keep(key, next(made), seconds)
 
     def _cached(self, text: str) -> tuple[str, np.ndarray | None]:
         """(the cache key of *text*, its clip from the cache or None)."""
@@ -150,8 +160,7 @@ class Synthesizer:
         return key, cached
 
     def _keep(self, key: str, clip: np.ndarray, seconds: float) -> np.ndarray:
-        """Count a clip the engine made in *seconds*, and cache it under *key*."""
-        clip = np.asarray(clip, dtype=np.float32)
+        """Count a (checked) clip the engine made in *seconds*, and cache it under *key*."""
         self.stats.synthesized += 1
         self.stats.engine_seconds += seconds
         if self.cache is not None:
@@ -165,9 +174,9 @@ class Synthesizer:
         return self._keep(key, *self._timed(text))
 
     def _timed(self, text: str) -> tuple[np.ndarray, float]:
-        """The engine's clip of *text*, and the seconds it took."""
+        """The engine's checked clip of *text*, and the seconds it took."""
         began = time.perf_counter()
-        clip = self.engine.synthesize(text)
+        clip = speak(self.engine, text)
         return clip, time.perf_counter() - began
 
     def _pool(self) -> tuple[Executor, Callable[[str], tuple[np.ndarray, float]]]:
@@ -175,39 +184,31 @@ class Synthesizer:
         if self.jobs > 1:
             pool: Executor = ProcessPoolExecutor(
                 self.jobs, mp_context=get_context("spawn"), initializer=_worker_init,
-                initargs=(type(self.engine), self.voice, self.device, self.threads),
+                initargs=(type(self.engine), self.voice, self.device, self.threads, os.getpid()),
             )  # fmt: skip
             return pool, _worker_synthesize
         return ThreadPoolExecutor(self.calls, thread_name_prefix="narrator-speak"), self._timed
 
-    def _parallel(self, chunked: Sequence[Sequence[str]]) -> Iterator[list[np.ndarray]]:
+    def _parallel(self, texts: Iterable[str]) -> Iterator[np.ndarray]:
         window = WINDOW * self.calls
-        pool, speak = self._pool()
+        pool, speak_there = self._pool()
         try:
-            pending: deque[list[tuple[str, _Clip]]] = deque()
-            items = iter(chunked)
+            pending: deque[tuple[str, _Clip]] = deque()
+            items = iter(texts)
             exhausted = False
             while True:
                 while not exhausted and len(pending) < window:
-                    chunks = next(items, None)
-                    if chunks is None:
+                    text = next(items, None)
+                    if text is None:
                         exhausted = True
                         break
-                    entry: list[tuple[str, _Clip]] = []
-                    for text in chunks:
-                        key, cached = self._cached(text)
-                        entry.append((key, cached if cached is not None
-                                      else pool.submit(speak, text)))  # fmt: skip
-                    pending.append(entry)
+                    key, cached = self._cached(text)
+                    pending.append((key, cached if cached is not None
+                                    else pool.submit(speak_there, text)))  # fmt: skip
                 if not pending:
                     return
-                clips = []
-                for key, item in pending.popleft():
-                    if isinstance(item, np.ndarray):
-                        clips.append(item)
-                    else:
-                        clips.append(self._keep(key, *item.result()))
-                yield clips
+                key, item = pending.popleft()
+                yield item if isinstance(item, np.ndarray) else self._keep(key, *_result(item))
         finally:  # on an error or an interruption, start nothing more
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -216,18 +217,152 @@ class Synthesizer:
             self.engine.close()
 
 
+def _result(made: Future[tuple[np.ndarray, float]]) -> tuple[np.ndarray, float]:
+    """What a worker made; a worker process that died (killed, out of memory) is an
+    :class:`EngineError`, not a traceback."""
+    try:
+        return made.result()
+    except BrokenExecutor as exc:
+        raise EngineError(f"a synthesis worker process ended unexpectedly ({exc}); "
+                          "try again, with fewer --jobs if memory is short") from None  # fmt: skip
+
+
+def clip_problem(clip: object) -> str | None:
+    """What is wrong with *clip* as an engine's output, or None: it must be a 1-D
+    array of floating-point samples, all finite (a NaN or an infinite sample would
+    silence or break the whole file once mastered)."""
+    if not isinstance(clip, np.ndarray) or clip.ndim != 1:
+        shape = getattr(clip, "shape", None)
+        what = type(clip).__name__ if shape is None else f"shape {shape}"
+        return f"not a 1-D array of samples ({what})"
+    if not np.issubdtype(clip.dtype, np.floating):
+        return f"samples of type {clip.dtype}, not floating-point"
+    bad = np.count_nonzero(~np.isfinite(clip))
+    if bad:
+        return f"{bad} of {len(clip)} samples not finite (NaN or infinite)"
+    return None
+
+
+RETRIES = 1
+"""Times a text is spoken again when the engine's clip is unusable (see :func:`clip_problem`)."""
+
+
+def speak(engine: Engine, text: str) -> np.ndarray:
+    """*engine*'s clip of *text* as float32, checked with :func:`clip_problem`.
+
+    Every clip an engine makes passes through here (or :func:`speak_batch`), in this
+    process or a worker, before it is cached or stitched.  An unusable clip is made
+    again :data:`RETRIES` time(s), then it is an :class:`EngineError` naming the text;
+    so is any exception of the engine that is not a narrator error already."""
+    for attempt in range(RETRIES + 1):
+        try:
+            clip = engine.synthesize(text)
+        except NarratorError:
+            raise
+        except Exception as exc:  # an engine's own failure: one line, naming the text
+            raise EngineError(f"the {engine.name} engine failed on {_quote(text)}: "
+                              f"{type(exc).__name__}: {exc}") from exc  # fmt: skip
+        checked = _checked(clip)
+        if isinstance(checked, np.ndarray):
+            return checked
+        if attempt < RETRIES:
+            logger.info("the %s engine gave %s for %s: speaking it again",
+                           engine.name, checked, _quote(text))  # fmt: skip
+    raise EngineError(f"the {engine.name} engine gave {checked} for {_quote(text)}, "
+                      f"{RETRIES + 1} times; the voice model may be damaged")  # fmt: skip
+
+
+def speak_batch(engine: Engine, texts: Sequence[str]) -> list[np.ndarray]:
+    """:func:`speak` for several texts in one :meth:`Engine.synthesize_batch` call; a
+    clip that is unusable is made again on its own."""
+    try:
+        clips = list(engine.synthesize_batch(texts))
+    except NarratorError:
+        raise
+    except Exception as exc:
+        raise EngineError(
+            f"the {engine.name} engine failed on a batch of {len(texts)} texts from "
+            f"{_quote(texts[0])}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if len(clips) != len(texts):
+        raise EngineError(f"the {engine.name} engine gave {len(clips)} clips for "
+                          f"{len(texts)} texts")  # fmt: skip
+    out = []
+    for text, clip in zip(texts, clips, strict=True):
+        checked = _checked(clip)
+        if not isinstance(checked, np.ndarray):
+            logger.info("the %s engine gave %s for %s: speaking it again",
+                           engine.name, checked, _quote(text))  # fmt: skip
+            checked = speak(engine, text)
+        out.append(checked)
+    return out
+
+
+def _checked(clip: object) -> np.ndarray | str:
+    """*clip* as float32 samples, or what is wrong with it."""
+    problem = clip_problem(clip)
+    if problem is not None:
+        return problem
+    assert isinstance(clip, np.ndarray)
+    with np.errstate(over="ignore"):
+        samples = clip.astype(np.float32, copy=False)
+    # A float64 sample beyond float32's range is infinite now.
+    return clip_problem(samples) or samples
+
+
+QUOTED_CHARS = 80
+"""Characters of a text that an error message quotes."""
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= QUOTED_CHARS else text[: QUOTED_CHARS - 1] + "…")
+
+
+PARENT_POLL = 1.0
+"""Seconds between a worker's checks that its parent is still alive, where the operating
+system cannot tell it (anywhere but Linux)."""
+
 _worker_engine: Engine | None = None
 
 
-def _worker_init(engine: type[Engine], voice: Voice, device: str, threads: int) -> None:
+def _worker_init(
+    engine: type[Engine], voice: Voice, device: str, threads: int, parent: int
+) -> None:
     global _worker_engine
+    _die_with(parent)
     os.environ[THREADS_ENV] = str(threads)
     logging.getLogger().setLevel(logging.WARNING)
     _worker_engine = engine.load(voice, device=device)
 
 
+def _die_with(parent: int) -> None:
+    """End this worker process when *parent* dies, however it dies (``kill -9``
+    included): each worker holds a whole model in memory, and nothing else would end
+    it.  Linux sends the kernel's parent-death signal; elsewhere a thread polls."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent:  # it died before the signal was asked for
+                    os._exit(1)
+                return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="narrator-parent-watch", daemon=True).start()
+
+
+_PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal a process gets when its parent dies."""
+
+
 def _worker_synthesize(text: str) -> tuple[np.ndarray, float]:
     assert _worker_engine is not None
     began = time.perf_counter()
-    clip = np.asarray(_worker_engine.synthesize(text), dtype=np.float32)
+    clip = speak(_worker_engine, text)
     return clip, time.perf_counter() - began

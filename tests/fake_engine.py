@@ -39,3 +39,71 @@ class FakeEngine(Engine):
 
 def expected_speech_seconds(text: str, speed: float = 1.0) -> float:
     return len(text) * SECONDS_PER_CHAR / speed
+
+
+class SpoilingEngine(FakeEngine):
+    """The fake engine, except that the first ``spoiled`` clips it makes in each process
+    are spoiled the way ``spoil`` says: ``nan`` or ``inf`` (one such sample in the middle),
+    ``2d`` (a column), ``int`` (16-bit samples) or ``huge`` (float64 beyond float32)."""
+
+    name = "spoiling"
+    spoil = "nan"
+    spoiled = 1
+    made = 0  # clips made in this process
+
+    def synthesize(self, text: str) -> np.ndarray:
+        clip = super().synthesize(text)
+        SpoilingEngine.made += 1
+        if SpoilingEngine.made > self.spoiled:
+            return clip
+        if self.spoil in ("nan", "inf", "huge"):
+            clip = clip.astype(np.float64)
+            clip[len(clip) // 2] = {"nan": np.nan, "inf": np.inf, "huge": 1e300}[self.spoil]
+            return clip
+        if self.spoil == "2d":
+            return clip.reshape(-1, 1)
+        return (clip * 32767).astype(np.int16)
+
+
+class AlwaysNaNEngine(SpoilingEngine):
+    """Every clip has a NaN (a class of its own, for worker processes, which do not see
+    attributes set in the parent)."""
+
+    spoiled = 10**9
+
+
+class FirstNaNEngine(SpoilingEngine):
+    """The first clip each process makes has a NaN."""
+
+    spoiled = 1
+
+
+class SlowEngine(FakeEngine):
+    """The fake engine, taking a tenth of a second per clip."""
+
+    def synthesize(self, text: str) -> np.ndarray:
+        import time
+
+        time.sleep(0.1)
+        return super().synthesize(text)
+
+
+class DyingEngine(FakeEngine):
+    """Ends its process at the first clip (a worker killed, or out of memory)."""
+
+    name = "dying"
+
+    def synthesize(self, text: str) -> np.ndarray:
+        import os
+
+        os._exit(9)
+
+
+class UnloadableEngine(FakeEngine):
+    """Fails to load with an exception of its own."""
+
+    name = "unloadable"
+
+    @classmethod
+    def load(cls, voice: Voice, *, device: str = "auto") -> FakeEngine:
+        raise RuntimeError("the weights are in another castle")

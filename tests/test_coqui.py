@@ -384,7 +384,9 @@ def test_options_are_checked(models: Path, tmp_path: Path):
     with pytest.raises(VoiceError, match="temperature apply to XTTS models only"):
         load_engine(load_voice(preset), device="cpu")
     preset = write_preset(tmp_path / "bad.toml", models / "single", options={"max_chars": "many"})
-    with pytest.raises(VoiceError, match="max_chars must be a whole number >= 0, not 'many'"):
+    with pytest.raises(
+        VoiceError, match="max_chars must be a whole number from 1 to 100000, not 'many'"
+    ):
         load_engine(load_voice(preset), device="cpu")
 
 

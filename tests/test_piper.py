@@ -69,3 +69,22 @@ def test_piper_speaks_sentences_side_by_side(tmp_path: Path, monkeypatch) -> Non
         assert speech_seconds(clip, 22_050) == pytest.approx(
             speech_seconds(alone, 22_050), rel=0.25
         )
+
+
+@pytest.mark.slow
+def test_an_optimized_graph_that_gives_nan_is_dropped(tmp_path: Path, monkeypatch, caplog) -> None:
+    monkeypatch.setenv("NARRATOR_CACHE_DIR", str(tmp_path))
+    load_engine(load_voice("joe"), device="cpu")
+    # Damaged weights in a file that still loads: every sample comes out NaN.
+    (graph,) = (tmp_path / "models").glob("*.onnx")
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = b"\xff" * 4096  # 0xffffffff is a NaN
+    graph.write_bytes(bytes(data))
+    engine = load_engine(load_voice("joe"), device="cpu")
+    with caplog.at_level(logging.WARNING, logger="narrator.engines.piper"):
+        clip = engine.synthesize(SENTENCES[0])
+    assert "gives samples that are not finite: removed" in caplog.text
+    assert np.isfinite(clip).all() and 1.0 < speech_seconds(clip, 22_050) < 4.0
+    assert graph.read_bytes() != bytes(data)  # made again from the model, whole
+    again = load_engine(load_voice("joe"), device="cpu")
+    assert np.isfinite(again.synthesize(SENTENCES[1])).all()

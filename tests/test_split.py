@@ -270,7 +270,7 @@ def test_split_json_shows_the_engine_chunks(tmp_path: Path, user_dirs: Path) -> 
     assert [s["chunks"] for s in json.loads(joe.stdout)] == [
         ["Title."],
         ["A sentence long enough to need two chunks, at least."],
-    ]  # the joe Piper voice has no limit: one chunk
+    ]  # joe takes 400 characters: one chunk
 
 
 def test_split_verbose_reports_unspeakable_text(tmp_path: Path) -> None:

@@ -153,3 +153,19 @@ def test_silence_after_counts_the_margins():
     assert silence_after(1.0, RATE) == round((1.0 - ONSET_MARGIN - RELEASE_MARGIN) * RATE)
     assert silence_after(0.0, RATE) == 0
     assert silence_after(0.01, RATE) == 0
+
+
+def test_a_segment_given_clip_by_clip_is_the_segment_given_whole():
+    clips = [silence(0.3), padded(0.5), silence(0.2), padded(0.3, pad=0.2), padded(0.4)]
+    whole, streamed = Stitcher(RATE, Rendering()), Stitcher(RATE, Rendering())
+    expected = np.concatenate([whole.lead_in(), whole.add(clips, 0.6), whole.add([], 0.2),
+                               whole.add(clips[1:2], 0.0)])  # fmt: skip
+    parts = [streamed.lead_in()]
+    for segment, pause in ((clips, 0.6), ([], 0.2), (clips[1:2], 0.0)):
+        parts += [streamed.speak(clip) for clip in segment]  # one chunk at a time
+        parts.append(streamed.end(pause))
+    np.testing.assert_array_equal(np.concatenate(parts), expected)
+    assert streamed.spans == whole.spans and streamed.position == whole.position
+    # The chunks are a breath apart, and only those that sound count.
+    runs = sounding_runs(expected[: whole.spans[0].end + RATE // 10])
+    assert len(runs) == 3

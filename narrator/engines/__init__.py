@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import threading
 import urllib.request
 from abc import ABC, abstractmethod
@@ -30,7 +31,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .. import DISTRIBUTION
-from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
+from ..errors import EngineError, ModelNotFoundError, NarratorError, OptionError, VoiceError
 from ..voices import Voice
 
 logger = logging.getLogger(__name__)
@@ -146,6 +147,29 @@ class Engine(ABC):
         """Release the model's resources."""
 
 
+def check_number_option(
+    voice: Voice, key: str, low: float, high: float, *, whole: bool = False
+) -> None:
+    """Raise :class:`VoiceError` (naming the preset file and the key) unless *voice*'s
+    ``[options]`` *key*, where it is given, is a finite number from *low* to *high*
+    (a whole one if *whole*).  For engines to check their options as they load, before
+    a wrong value reaches the model as a traceback or as silent audio."""
+    if key not in voice.options:
+        return
+    value = voice.options[key]
+    types = (int,) if whole else (int, float)
+    if not (
+        isinstance(value, types)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    ):
+        where = str(voice.path) if voice.path else f"voice {voice.name!r}"
+        kind = "whole number" if whole else "number"
+        raise VoiceError(f"{where}: [options] {key} must be a {kind} from {low:g} to {high:g}, "
+                         f"not {value!r}")  # fmt: skip
+
+
 def register_engine(name: str, engine: type[Engine]) -> None:
     """Make *engine* available under *name* for this process."""
     _registered[name] = engine
@@ -252,7 +276,14 @@ def load_engine(voice: Voice, *, device: str = "auto") -> Engine:
     """Load the engine and model that *voice* names."""
     if device not in DEVICES:
         raise OptionError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
-    engine = engine_class(voice.engine).load(voice, device=device)
+    cls = engine_class(voice.engine)
+    try:
+        engine = cls.load(voice, device=device)
+    except NarratorError:
+        raise
+    except Exception as exc:  # a plugin's own failure: one line, naming the voice
+        raise EngineError(f"the {voice.engine} engine cannot load voice {voice.name!r}: "
+                          f"{type(exc).__name__}: {exc}") from exc  # fmt: skip
     logger.info("loaded voice %s with the %s engine", voice.name, voice.engine)
     return engine
 

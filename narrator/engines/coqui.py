@@ -44,7 +44,16 @@ from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..text import base_language
 from ..voices import Voice
 from . import COQUI_INSTALL_HINT as INSTALL_HINT
-from . import DOWNLOADED, LOCAL, MISSING, Engine, batch_size, engine_threads, require_network
+from . import (
+    DOWNLOADED,
+    LOCAL,
+    MISSING,
+    Engine,
+    batch_size,
+    check_number_option,
+    engine_threads,
+    require_network,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,22 +100,23 @@ _MODEL_FILES = {
 _ESPEAK_PHONEMIZERS = frozenset({"", "espeak", "espeak-ng"})
 """Phonemizer names (in a model's config) that run the espeak-ng program."""
 
-OPTIONS: dict[str, tuple[tuple[type, ...], str]] = {
+OPTIONS: dict[str, tuple[bool, float, float, str]] = {
     "max_chars": (
-        (int,),
+        True, 1, 100_000,
         "longest text per model call (default: the model's limit: XTTS "
         "250 for English, none for VITS)",
     ),
-    "noise_scale": ((int, float), "VITS: generator noise (0 is steadiest)"),
-    "noise_scale_dp": ((int, float), "VITS: duration noise"),
-    "temperature": ((int, float), "XTTS: sampling temperature"),
-    "top_k": ((int,), "XTTS: sample from the k likeliest tokens"),
-    "top_p": ((int, float), "XTTS: nucleus sampling threshold"),
-    "repetition_penalty": ((int, float), "XTTS: penalty on repeated tokens"),
-    "length_penalty": ((int, float), "XTTS: length penalty"),
-}
-"""Keys the Coqui engine accepts in a preset's ``[options]`` table: (types, description).
-Left out, each setting is the model's own (from its config.json)."""
+    "noise_scale": (False, 0, 2, "VITS: generator noise (0 is steadiest)"),
+    "noise_scale_dp": (False, 0, 2, "VITS: duration noise"),
+    "temperature": (False, 0.01, 2, "XTTS: sampling temperature"),
+    "top_k": (True, 1, 1000, "XTTS: sample from the k likeliest tokens"),
+    "top_p": (False, 0.01, 1, "XTTS: nucleus sampling threshold"),
+    "repetition_penalty": (False, 0.01, 100, "XTTS: penalty on repeated tokens"),
+    "length_penalty": (False, 0, 10, "XTTS: length penalty"),
+}  # fmt: skip
+"""Keys the Coqui engine accepts in a preset's ``[options]`` table: (whether a whole
+number, lowest, highest, description).  Left out, each setting is the model's own (from
+its config.json)."""
 
 _VITS_OPTIONS = {
     "noise_scale": "inference_noise_scale",
@@ -328,21 +338,13 @@ def resolve_model(voice: Voice) -> ModelFiles:
 def _check_options(voice: Voice) -> dict[str, Any]:
     unknown = sorted(set(voice.options) - set(OPTIONS))
     if unknown:
-        allowed = "; ".join(f"{k}: {text}" for k, (_, text) in OPTIONS.items())
+        allowed = "; ".join(f"{k}: {text}" for k, (*_, text) in OPTIONS.items())
         raise VoiceError(
             f"voice {voice.name!r}: unknown coqui option(s) {', '.join(unknown)} "
             f"(allowed: {allowed})"
         )
-    for key, value in voice.options.items():
-        types, _ = OPTIONS[key]
-        number = isinstance(value, types) and not isinstance(value, bool)
-        if not number or value < 0:
-            raise VoiceError(
-                f"voice {voice.name!r}: option {key} must be a "
-                f"{'whole ' if types == (int,) else ''}number >= 0, not {value!r}"
-            )
-    if voice.options.get("max_chars") == 0:
-        raise VoiceError(f"voice {voice.name!r}: option max_chars must be at least 1")
+    for key, (whole, low, high, _) in OPTIONS.items():
+        check_number_option(voice, key, low, high, whole=whole)
     return dict(voice.options)
 
 
@@ -485,6 +487,7 @@ class CoquiEngine(Engine):
     @classmethod
     def text_limit(cls, voice: Voice) -> int | None:
         """The model's character limit, known without loading it (for ``narrator split``)."""
+        _check_options(voice)
         if voice.options.get("max_chars"):
             return int(voice.options["max_chars"])
         if "xtts" in voice.model.lower():

@@ -37,6 +37,7 @@ from . import (
     MISSING,
     NETWORK_TIMEOUT,
     Engine,
+    check_number_option,
     engine_threads,
     require_network,
 )
@@ -56,6 +57,16 @@ OPTIONS = {
     "noise_w_scale": "phoneme duration noise (model default about 0.8; 0 makes it deterministic)",
 }
 """Keys the Piper engine accepts in a preset's ``[options]`` table."""
+
+MAX_CHARS = 400
+"""The longest text Piper speaks in one call.  The model's memory grows with the text it
+is given: one call on 1,000 characters (about a minute of speech) peaked at 1,471 MiB
+for joe, on 400 characters at 607 MiB (146 MiB loaded), and a CPU runs up to four calls
+at once.  Sentences rarely come near (the sample story's longest has 235); a page
+without a full stop is cut into chunks at clause boundaries."""
+
+NOISE_RANGE = (0.0, 2.0)
+"""The values :data:`OPTIONS` may take: beyond 2 Piper's voices only babble."""
 
 
 def piper_data_dir() -> Path:
@@ -99,11 +110,16 @@ class PiperEngine(Engine):
     """Piper ONNX voices."""
 
     name = "piper"
+    max_chars = MAX_CHARS
 
     def __init__(self, piper_voice: Any, voice: Voice, speaker_id: int | None) -> None:
         from piper import SynthesisConfig
 
         self._voice = piper_voice
+        self._reload: Any = None
+        """Where the session came from an optimized graph: the graph's path and a function
+        that loads a session from the original model instead (see :meth:`synthesize`)."""
+        self._reloading = threading.Lock()
         self.sample_rate = int(piper_voice.config.sample_rate)
         self._model_name = voice.model
         self._config = SynthesisConfig(
@@ -165,25 +181,50 @@ class PiperEngine(Engine):
             allowed = "; ".join(f"{k}: {v}" for k, v in OPTIONS.items())
             raise VoiceError(f"voice {voice.name!r}: unknown piper option(s) "
                              f"{', '.join(unknown)} (allowed: {allowed})")  # fmt: skip
+        for key in OPTIONS:
+            check_number_option(voice, key, *NOISE_RANGE)
         model = resolve_model(voice)
         use_cuda = _use_cuda(device)
         from piper import PiperConfig, PiperVoice
 
+        threads = engine_threads(concurrent=not use_cuda)
         try:
             config = json.loads(Path(f"{model}.json").read_text("utf-8"))
-            piper_voice = PiperVoice(
-                config=PiperConfig.from_dict(config),
-                session=_session(model, use_cuda, engine_threads(concurrent=not use_cuda)),
-            )
+            session, optimized = _session(model, use_cuda, threads)
+            piper_voice = PiperVoice(config=PiperConfig.from_dict(config), session=session)
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
             raise EngineError(f"cannot load Piper voice {model}: {exc}") from None
         except Exception as exc:  # onnxruntime raises its own exception types
             raise EngineError(f"cannot load Piper voice {model}: {exc}") from None
         engine = cls(piper_voice, voice, _speaker_id(voice, piper_voice.config))
         engine.concurrent = not use_cuda
+        if optimized is not None:
+            engine._reload = (optimized, lambda: _session(model, use_cuda, threads)[0])
         return engine
 
     def synthesize(self, text: str) -> np.ndarray:
+        audio = self._speak(text)
+        if self._reload is not None and not np.isfinite(audio).all():
+            # A graph that loads but gives NaN (damaged weights in a valid file) would
+            # fail every run until the cache is cleared: drop it and use the model.
+            self._drop_optimized()
+            audio = self._speak(text)
+        return np.clip(audio, -1.0, 1.0)
+
+    def _drop_optimized(self) -> None:
+        with self._reloading:
+            if self._reload is None:  # another thread did it
+                return
+            optimized, load = self._reload
+            logger.warning("optimized model %s gives samples that are not finite: "
+                           "removed, the voice is loaded from its model", optimized)  # fmt: skip
+            with contextlib.suppress(OSError):
+                optimized.unlink()
+            self._voice.session = load()
+            self._reload = None
+
+    def _speak(self, text: str) -> np.ndarray:
+        """The model's samples for *text*, unclipped."""
         with _ESPEAK:  # espeak-ng has one global state (the voice set, then the text)
             sentences = self._voice.phonemize(text)
         phonemes: list[str] = []
@@ -199,7 +240,7 @@ class PiperEngine(Engine):
             return np.zeros(0, dtype=np.float32)
         ids = self._voice.phonemes_to_ids(phonemes)
         audio = self._voice.phoneme_ids_to_audio(ids, self._config)
-        return np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
+        return np.asarray(audio, dtype=np.float32).reshape(-1)
 
     def describe(self) -> dict[str, Any]:
         from importlib.metadata import version
@@ -215,8 +256,9 @@ class PiperEngine(Engine):
         }
 
 
-def _session(model: Path, use_cuda: bool, threads: int) -> Any:
-    """The ONNX session, on *threads* CPU threads.
+def _session(model: Path, use_cuda: bool, threads: int) -> tuple[Any, Path | None]:
+    """The ONNX session, on *threads* CPU threads, and the optimized graph it was loaded
+    from (None when it was loaded from *model*).
 
     On a CPU, the graph ONNX Runtime optimized for this machine is kept in the cache
     folder (``models/``) and loaded as it is next time: 0.08 s against 0.23 s for
@@ -240,14 +282,18 @@ def _session(model: Path, use_cuda: bool, threads: int) -> Any:
 
     if use_cuda:
         cuda = [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})]
-        return onnxruntime.InferenceSession(str(model), sess_options=options(), providers=cuda)
+        return onnxruntime.InferenceSession(
+            str(model), sess_options=options(), providers=cuda
+        ), None
     cpu = ["CPUExecutionProvider"]
     optimized = _optimized_path(model, onnxruntime.__version__)
     if optimized is not None and optimized.is_file():
         ready = options()
         ready.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
-            return onnxruntime.InferenceSession(str(optimized), sess_options=ready, providers=cpu)
+            session = onnxruntime.InferenceSession(str(optimized), sess_options=ready,
+                                                   providers=cpu)  # fmt: skip
+            return session, optimized
         except Exception as exc:  # damaged: made again below
             logger.warning("optimized model %s unusable (%s): made again", optimized, exc)
             with contextlib.suppress(OSError):
@@ -268,14 +314,14 @@ def _session(model: Path, use_cuda: bool, threads: int) -> Any:
         with contextlib.suppress(OSError):
             partial.unlink()
         # Saving the optimized graph failed (a full disk, say): load without saving it.
-        return onnxruntime.InferenceSession(str(model), sess_options=options(), providers=cpu)
+        return onnxruntime.InferenceSession(str(model), sess_options=options(), providers=cpu), None
     if partial is not None and optimized is not None:
         try:
             os.replace(partial, optimized)
         except OSError:
             with contextlib.suppress(OSError):
                 partial.unlink()
-    return session
+    return session, None
 
 
 def _optimized_path(model: Path, runtime: str) -> Path | None:
