@@ -460,7 +460,7 @@ def split(
 ) -> None:  # fmt: skip
     """Show how INPUT is split into spoken segments, without synthesizing."""
     from .engines import engine_class
-    from .errors import EngineError, VoiceError
+    from .errors import EngineError
     from .text import read_text, split_text
     from .voices import load_voice
 
@@ -470,7 +470,8 @@ def split(
                           heading_pause=heading_pause, scene_pause=scene_pause)  # fmt: skip
     try:
         limit = engine_class(chosen.engine).text_limit(chosen)
-    except (EngineError, VoiceError) as exc:
+    except EngineError as exc:  # an engine that cannot be imported here, say; a broken
+        # preset (VoiceError: an unknown engine, a bad option) is an error (exit 3)
         logger.warning("%s; chunks are shown as if the engine took any length", exc)
         limit = None
     text = read_text(input, max_bytes=max_input)
