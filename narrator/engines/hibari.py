@@ -106,7 +106,7 @@ def _read_registry(path: Path) -> dict[str, dict[str, Any]]:
         data: dict[str, dict[str, Any]] = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise EngineError(f"hibari's voice registry {path} is unreadable ({exc}); "
-                          "reinstall hibari-tts")  # fmt: skip
+                          "reinstall hibari-tts") from None  # fmt: skip
     return data
 
 
