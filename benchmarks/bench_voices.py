@@ -18,6 +18,9 @@ its peak memory is its own), on the CPU, without the clip cache.  Then:
 - Real-time factor: seconds of narration (the whole pipeline: splitting, synthesis, mastering,
   encoding) / seconds of audio; "engine RTF" counts only the engine's calls (summed over
   the calls that run at once).
+- CPU seconds per second of audio: the voice's whole process (imports, load, narration of
+  every text), user + system; unlike the real-time factor it hardly depends on what else
+  the machine runs.
 - Load: seconds to load the voice (``load_engine``); peak RSS of the voice's process.
 """
 
@@ -59,8 +62,9 @@ def synthesize(voice_name: str, texts: Path, out: Path) -> dict[str, Any]:
         rows[path.name] = {"wav": str(target), "audio_s": done.duration, "wall_s": wall,
                            "engine_s": done.stats.engine_seconds}  # fmt: skip
     engine.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"voice": voice_name, "load_s": load, "peak_rss_mib": peak, "texts": rows}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"voice": voice_name, "load_s": load, "peak_rss_mib": usage.ru_maxrss / 1024,
+            "cpu_s": usage.ru_utime + usage.ru_stime, "texts": rows}  # fmt: skip
 
 
 def words(text: str) -> list[str]:
@@ -126,6 +130,7 @@ def score(results: list[dict[str, Any]], texts: Path) -> list[dict[str, Any]]:
         table.append({
             "voice": result["voice"], "wer": wrong / total, "dnsmos_ovrl": sum(mos) / len(mos),
             "rtf": wall_s / audio_s, "engine_rtf": engine_s / audio_s, "audio_s": audio_s,
+            "cpu_per_audio_s": result["cpu_s"] / audio_s,
             "load_s": result["load_s"], "peak_rss_mib": result["peak_rss_mib"],
             "per_text": per_text,
         })  # fmt: skip
@@ -156,11 +161,13 @@ def main() -> None:
         table = score(results, args.texts)
     if args.json:
         args.json.write_text(json.dumps(table, indent=2))
-    print("| voice | WER | DNSMOS OVRL | RTF (narrate) | RTF (engine) | load s | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|")
+    print("| voice | WER | DNSMOS OVRL | RTF (narrate) | RTF (engine) | CPU s / audio s "
+          "| load s | peak RSS MiB |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for row in table:
         print(f"| {row['voice']} | {row['wer']:.1%} | {row['dnsmos_ovrl']:.2f} | "
-              f"{row['rtf']:.3f} | {row['engine_rtf']:.3f} | {row['load_s']:.2f} | "
+              f"{row['rtf']:.3f} | {row['engine_rtf']:.3f} | {row['cpu_per_audio_s']:.3f} | "
+              f"{row['load_s']:.2f} | "
               f"{row['peak_rss_mib']:.0f} |")  # fmt: skip
     for row in table:
         for name, cell in row["per_text"].items():
