@@ -67,14 +67,46 @@ def synthesize(voice_name: str, texts: Path, out: Path) -> dict[str, Any]:
             "cpu_s": usage.ru_utime + usage.ru_stime, "texts": rows}  # fmt: skip
 
 
-def words(text: str) -> list[str]:
-    """Lower-case words, no punctuation, digits written out."""
+def _number(match: re.Match[str]) -> str:
     from num2words import num2words
 
-    text = text.lower().replace("’", "'")
-    text = re.sub(r"(\d),(\d{3})", r"\1\2", text)
-    text = re.sub(r"\d+(\.\d+)?", lambda m: f" {num2words(float(m[0]) if m[1] else int(m[0]))} ",
-                  text)  # fmt: skip
+    currency, digits, cents, suffix = (
+        match["currency"],
+        match["digits"],
+        match["cents"],
+        match["suffix"],
+    )
+    value = int(digits.replace(",", ""))
+    if suffix:
+        spoken = num2words(value, to="ordinal")
+    elif cents and currency and len(cents) == 2 and not match["scale"]:
+        spoken = f"{num2words(value)} dollars and {num2words(int(cents))} cents"
+        currency = ""
+    elif cents:
+        spoken = num2words(float(f"{value}.{cents}"))
+    elif "," not in digits and 1100 <= value <= 2099 and not currency:
+        spoken = num2words(value, to="year")
+    else:
+        spoken = num2words(value)
+    if match["scale"]:
+        spoken += f" {match['scale'].strip()}"
+    if currency:
+        spoken += " dollars"
+    return f" {spoken if ' cents' in spoken else spoken.replace(' and ', ' ')} "
+
+
+_NUMBER = re.compile(
+    r"(?P<currency>\$)?(?P<digits>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<cents>\d+))?"
+    r"(?P<suffix>st|nd|rd|th)?\b(?P<scale> (?:thousand|million|billion)\b)?"
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words, no punctuation; what Whisper writes as symbols or digits ($48, 12%,
+    2026, 1st, 2.50, p.m.) written out as narrator says them."""
+    text = text.lower().replace("’", "'").replace("%", " percent").replace("p.m.", "pm")
+    text = text.replace("a.m.", "am")
+    text = _NUMBER.sub(_number, text)
     return re.findall(r"[a-z0-9']+", text.replace("-", " "))
 
 
@@ -143,10 +175,23 @@ def main() -> None:
     parser.add_argument("--texts", type=Path, default=TEXTS)
     parser.add_argument("--keep", type=Path, help="keep the WAV files in this folder")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--rescore", type=Path, help="recompute the WER of a --json file")
     parser.add_argument("--synth", nargs=2, metavar=("VOICE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.synth:
         print(json.dumps(synthesize(args.synth[0], args.texts, Path(args.synth[1]))))
+        return
+    if args.rescore:
+        table = json.loads(args.rescore.read_text())
+        for row in table:
+            wrong = total = 0
+            for name, cell in row["per_text"].items():
+                reference = words(spoken(args.texts / name))
+                miss = errors(reference, words(cell["transcript"]))
+                cell["wer"] = miss / len(reference)
+                wrong, total = wrong + miss, total + len(reference)
+            row["wer"] = wrong / total
+        report(table, args.json)
         return
     with tempfile.TemporaryDirectory() as scratch:
         out = args.keep or Path(scratch)
@@ -159,14 +204,18 @@ def main() -> None:
             )  # fmt: skip
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         table = score(results, args.texts)
-    if args.json:
-        args.json.write_text(json.dumps(table, indent=2))
+    report(table, args.json)
+
+
+def report(table: list[dict[str, Any]], path: Path | None) -> None:
+    if path:
+        path.write_text(json.dumps(table, indent=2))
     print("| voice | WER | DNSMOS OVRL | RTF (narrate) | RTF (engine) | CPU s / audio s "
           "| load s | peak RSS MiB |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for row in table:
         print(f"| {row['voice']} | {row['wer']:.1%} | {row['dnsmos_ovrl']:.2f} | "
-              f"{row['rtf']:.3f} | {row['engine_rtf']:.3f} | {row['cpu_per_audio_s']:.3f} | "
+              f"{row['rtf']:.3f} | {row['engine_rtf']:.3f} | {row.get('cpu_per_audio_s', 0):.3f} | "
               f"{row['load_s']:.2f} | "
               f"{row['peak_rss_mib']:.0f} |")  # fmt: skip
     for row in table:
