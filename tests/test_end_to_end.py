@@ -65,7 +65,7 @@ MIN_GAP = SENTENCE_PAUSE / 2
 -45 dBFS; half the shortest pause asked for counts only real pauses.  (A comma can
 leave 0.4 s, so the story has none.)"""
 
-READ = ["read", "in.md", "--sentence-pause", str(SENTENCE_PAUSE),
+READ = ["read", "in.md", "--voice", "joe", "--sentence-pause", str(SENTENCE_PAUSE),
         "--paragraph-pause", str(PARAGRAPH_PAUSE)]  # fmt: skip
 
 

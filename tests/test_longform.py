@@ -286,7 +286,7 @@ def book(tmp_path_factory: pytest.TempPathFactory, voices_dir: Path, shared_cach
     folder = tmp_path_factory.mktemp("book")
     (folder / "book.md").write_text(BOOK)
     narration = narrate(
-        BOOK, folder / "book.m4b", rendering=Rendering(tags={"author": AUTHOR}),
+        BOOK, folder / "book.m4b", voice="joe", rendering=Rendering(tags={"author": AUTHOR}),
         cache=ClipCache(shared_cache), split_chapters=True,
     )  # fmt: skip
     return Book(folder, narration, environment(voices_dir, shared_cache))
@@ -295,7 +295,8 @@ def book(tmp_path_factory: pytest.TempPathFactory, voices_dir: Path, shared_cach
 @pytest.fixture(scope="module")
 def book_mp3(book: Book) -> Path:
     """The same book through the command line, as an MP3 with one file per chapter."""
-    result = invoke(["read", str(book.folder / "book.md"), "-o", str(book.folder / "book.mp3"),
+    result = invoke(["read", str(book.folder / "book.md"), "--voice", "joe",
+                     "-o", str(book.folder / "book.mp3"),
                      "--author", AUTHOR, "--split-chapters"], env=book.env)  # fmt: skip
     assert result.exit_code == 0, result.output
     return book.folder / "book.mp3"
@@ -448,7 +449,7 @@ def parse_cues(text: str) -> list[tuple[float, float, str]]:
 @pytest.mark.parametrize("audio, subtitles", [("wav", "srt"), ("mp3", "vtt")])
 def test_subtitles_are_timed_to_the_pauses(book: Book, audio: str, subtitles: str):
     out, cues_path = book.folder / f"timed.{audio}", book.folder / f"timed.{subtitles}"
-    result = invoke(["read", str(book.folder / "book.md"), "-o", str(out),
+    result = invoke(["read", str(book.folder / "book.md"), "--voice", "joe", "-o", str(out),
                      "--subtitles", str(cues_path), "--json"], env=book.env)  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -518,7 +519,8 @@ def test_json_needs_an_output_file(fake_voice, tmp_path: Path, monkeypatch: pyte
 @pytest.mark.parametrize("suffix, rate", [("ogg", 22_050), ("opus", 48_000), ("m4a", 22_050)])
 def test_more_formats(book: Book, suffix: str, rate: int):
     out = book.folder / f"formats.{suffix}"
-    result = invoke(["read", str(book.folder / "book.md"), "-o", str(out), "--json"], env=book.env)
+    result = invoke(["read", str(book.folder / "book.md"), "--voice", "joe", "-o", str(out),
+                     "--json"], env=book.env)  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     decoded = decode_ffmpeg(out)

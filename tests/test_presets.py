@@ -47,8 +47,8 @@ def test_joe_ships_and_loads():
 
 
 def test_default_voice_is_joe():
-    assert load_voice().name == "joe"
-    assert load_voice(None) == load_voice("joe")
+    assert load_voice().name == "heart"
+    assert load_voice(None) == load_voice("heart")
 
 
 def test_list_voices_has_shipped_and_user_presets(user_dirs: Path):

@@ -259,7 +259,8 @@ def test_split_json_shows_the_engine_chunks(tmp_path: Path, user_dirs: Path) -> 
     try:
         short = CliRunner().invoke(cli, ["split", str(story), "-v", "short", "--json"],
                                    catch_exceptions=False)  # fmt: skip
-        joe = CliRunner().invoke(cli, ["split", str(story), "--json"], catch_exceptions=False)
+        joe = CliRunner().invoke(cli, ["split", str(story), "-v", "joe", "--json"],
+                                 catch_exceptions=False)  # fmt: skip
     finally:
         unregister_engine("short")
     assert short.exit_code == 0 and joe.exit_code == 0

@@ -64,6 +64,7 @@ NETWORK_TIMEOUT = 10.0
 _BUILTIN = {
     "piper": "narrator.engines.piper:PiperEngine",
     "coqui": "narrator.engines.coqui:CoquiEngine",
+    "hibari": "narrator.engines.hibari:HibariEngine",
 }
 COQUI_INSTALL_HINT = f'install it with: pip install "{DISTRIBUTION}[coqui]"'
 """How to add the Coqui engine to an installed narrator (the ``coqui`` extra)."""
