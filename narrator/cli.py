@@ -166,7 +166,8 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 @click.option("-o", "--output", metavar="FILE",
               help="Output file, or - for standard output. [default: INPUT's name with the "
                    "format's suffix]")  # fmt: skip
-@_voice_option("Voice preset name (see `narrator voices`) or a preset .toml file.")
+@_voice_option("Voice preset name (see `narrator voices`), a preset .toml file, or auto: "
+               "the best installed voice for the text's language.")
 @click.option(
     "--speed",
     type=_FloatRange(0.25, 4.0),
@@ -302,7 +303,14 @@ def read(
         true_peak=true_peak, format=audio_format, bitrate=kbps, tags=tags,
     )  # fmt: skip
     _accept_license(accept_coqui_license)
-    chosen = load_voice(voice).with_options(
+    from .language import AUTO_VOICE, auto_voice
+    from .text import open_input
+
+    text = None
+    if voice == AUTO_VOICE:  # the text decides the voice: read it first
+        with open_input(input) as early:
+            text = early.read(max_input)
+    chosen = (auto_voice(text) if text is not None else load_voice(voice)).with_options(
         speaker=speaker, speed=speed, speaker_wav=speaker_wav, seed=seed
     )
     if as_json and output == STDOUT:
@@ -312,17 +320,17 @@ def read(
     stream = sys.stdout.buffer if output == STDOUT and sys.stdout is not None else None
     if stream is not None and stream.isatty():
         raise click.UsageError("refusing to write audio to a terminal; redirect standard output")
-    from .text import open_input
-
     # A missing file, a folder or a closed stdin fails now; the input is read once, later.
-    source = open_input(input)
+    source = open_input(input) if text is None else None
     # The model loads (mostly outside the GIL) while the rest of narrator is imported
     # and the text is read and split.
     engine = load_engine_in_background(chosen, device=device)
     from .pipeline import narrate
 
-    with source:
-        text = source.read(max_input)
+    if source is not None:
+        with source:
+            text = source.read(max_input)
+    assert text is not None
     show = not quiet and sys.stderr is not None and sys.stderr.isatty()
     started = time.perf_counter()
     with _Progress(show) as progress:
@@ -434,7 +442,7 @@ class _Progress:
 
 @cli.command()
 @click.argument("input", metavar="INPUT", type=str)
-@_voice_option("Voice preset, for its language.")
+@_voice_option("Voice preset, for its language (auto: from the text).")
 @_seconds("--sentence-pause", DEFAULT_SENTENCE_PAUSE, "Silence between sentences.")
 @_seconds("--paragraph-pause", DEFAULT_PARAGRAPH_PAUSE, "Silence between paragraphs.")
 @_seconds("--heading-pause", DEFAULT_HEADING_PAUSE, "Silence after a heading.")
@@ -464,8 +472,11 @@ def split(
     from .text import read_text, split_text
     from .voices import load_voice
 
+    from .language import AUTO_VOICE, auto_voice, language_mismatch
+
     _setup_logging(verbose, False)
-    chosen = load_voice(voice)
+    text = read_text(input, max_bytes=max_input) if voice == AUTO_VOICE else None
+    chosen = auto_voice(text) if text is not None else load_voice(voice)
     rendering = Rendering(sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
                           heading_pause=heading_pause, scene_pause=scene_pause)  # fmt: skip
     try:
@@ -474,7 +485,11 @@ def split(
         # preset (VoiceError: an unknown engine, a bad option) is an error (exit 3)
         logger.warning("%s; chunks are shown as if the engine took any length", exc)
         limit = None
-    text = read_text(input, max_bytes=max_input)
+    if text is None:
+        text = read_text(input, max_bytes=max_input)
+    mismatch = language_mismatch(text, chosen)
+    if mismatch is not None:
+        logger.warning("%s", mismatch)
     segments = split_text(text, language=chosen.language, rendering=rendering,
                           lexicon=[lexicon, chosen.lexicon_path()], limit=limit)  # fmt: skip
     if as_json:

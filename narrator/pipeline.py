@@ -41,6 +41,7 @@ from .timeline import (
     render_subtitles,
     subtitle_format,
 )
+from .language import AUTO_VOICE, auto_voice, language_mismatch
 from .voices import Voice, load_voice
 
 if TYPE_CHECKING:
@@ -209,7 +210,10 @@ def narrate(
     started = time.perf_counter()
     _check_arguments(text, output, voice, rendering, device, engine, progress, fallback_title,
                      cache, jobs, subtitles, split_chapters, lexicon)  # fmt: skip
-    voice = load_voice(voice)
+    voice = auto_voice(text) if voice == AUTO_VOICE else load_voice(voice)
+    mismatch = language_mismatch(text, voice)
+    if mismatch is not None:
+        logger.warning("%s", mismatch)
     rendering = rendering or Rendering()
     if isinstance(output, (str, Path)):
         fmt = AudioFormat.from_suffix(Path(output).suffix)
