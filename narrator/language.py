@@ -62,8 +62,7 @@ def _detector() -> Any:
         from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
     except ImportError:
         raise EngineError(
-            f"language detection needs the lingua-language-detector package; "
-            f"{DETECT_INSTALL_HINT}"
+            f"language detection needs the lingua-language-detector package; {DETECT_INSTALL_HINT}"
         ) from None
     languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper()))
                  for code in SPOKEN_LANGUAGES]  # fmt: skip

@@ -305,6 +305,14 @@ def list_voices(broken: list[VoiceError] | None = None) -> list[Voice]:
     return found
 
 
+def speaks(voice: Voice, language: str) -> bool:
+    """Whether *voice* speaks *language*: ``de`` matches ``de`` and ``de_DE`` (and
+    ``de-AT``), ``de_DE`` only ``de_DE``; case and ``-`` or ``_`` do not matter."""
+    wanted = language.strip().lower().replace("-", "_")
+    spoken = voice.language.strip().lower().replace("-", "_")
+    return bool(wanted) and (spoken == wanted or spoken.startswith(wanted + "_"))
+
+
 def load_voice(voice: str | Path | Voice | None = None) -> Voice:
     """A voice from a preset name, a path to a preset ``.toml`` file, or a :class:`Voice`.
 

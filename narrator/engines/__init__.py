@@ -24,8 +24,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
 from functools import cache
-from pathlib import Path
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 

@@ -90,7 +90,9 @@ def _inflect(ordinal: str, match: re.Match[str]) -> str:
     return ordinal
 
 
-_NUMERIC_DATE = re.compile(r"(?<![\d.,])(0?[1-9]|[12]\d|3[01])\.(0?[1-9]|1[0-2])\.(\d{4})(?!\d|[.,]\d)")
+_NUMERIC_DATE = re.compile(
+    r"(?<![\d.,])(0?[1-9]|[12]\d|3[01])\.(0?[1-9]|1[0-2])\.(\d{4})(?!\d|[.,]\d)"
+)
 """A date written 12.03.2025."""
 
 
@@ -162,7 +164,8 @@ _UNITS = {
 }  # fmt: skip
 """Units read after a number: "2,3 kg" -> "2,3 Kilogramm"."""
 _UNIT = re.compile(
-    r"(?<=\d)( ?)(" + "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
+    r"(?<=\d)( ?)("
+    + "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
     + r")(?![\w/²³])"
 )
 
