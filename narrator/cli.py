@@ -508,8 +508,11 @@ def split(
 )  # fmt: skip
 @click.pass_context
 def voices(ctx: click.Context, as_json: bool, language: str | None) -> None:
-    """List the voice presets: engine, language, whether the model is on disk, its size
-    (on disk, or ~ to download), licence and notes."""
+    """List the voice presets.
+
+    Each with its engine, language, whether its model is on disk, its size (on disk, or ~
+    to download), licence and description, and its quality notes on the line below.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from .engines import ON_DISK, model_size, model_status
