@@ -131,8 +131,10 @@ _ONE_OCLOCK = re.compile(r"(?<![\d.,])(0?1)(?= ?Uhr\b)")
 _CURRENCIES = {"€": "Euro", "EUR": "Euro", "Euro": "Euro", "$": "Dollar", "USD": "Dollar",
                "£": "Pfund", "GBP": "Pfund", "CHF": "Franken"}  # fmt: skip
 _AMOUNT = r"(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{2}|-{1,2}|–))?"
-_MONEY_AFTER = re.compile(rf"(?<![\w.,]){_AMOUNT}\s?(€|EUR\b|Euro\b|\$|USD\b|£|GBP\b|CHF\b)")
-_MONEY_BEFORE = re.compile(rf"(€|\$|£|EUR|USD|GBP|CHF)\s?{_AMOUNT}(?![\d,]|\.\d)")
+_MONEY_AFTER = re.compile(
+    rf"(?<![\w.,])([-−])?{_AMOUNT}\s?(€|EUR\b|Euro\b|\$|USD\b|£|GBP\b|CHF\b)"
+)
+_MONEY_BEFORE = re.compile(rf"([-−])?(€|\$|£|EUR|USD|GBP|CHF)\s?{_AMOUNT}(?![\d,]|\.\d)")
 """An amount of money: "12,50 €", "12,50 EUR", "€ 12,50", "$20", "12,- €"."""
 
 
@@ -140,9 +142,9 @@ def money(numbers: Numbers) -> Handler:
     def say(match: re.Match[str]) -> str:
         groups = match.groups()
         if match.re is _MONEY_BEFORE:
-            sign, whole, cents = groups
+            minus, sign, whole, cents = groups
         else:
-            whole, cents, sign = groups
+            minus, whole, cents, sign = groups
         unit = _CURRENCIES[sign]
         digits = whole.replace(".", "")
         amount = numbers.integer(digits)
@@ -151,7 +153,7 @@ def money(numbers: Numbers) -> Handler:
         said = f"{amount} {unit}"
         if cents and cents.isdigit() and int(cents):
             said += f" {numbers.cardinal(int(cents))}"
-        return said
+        return numbers.negative(said) if minus else said
 
     return say
 
