@@ -131,9 +131,7 @@ _ONE_OCLOCK = re.compile(r"(?<![\d.,])(0?1)(?= ?Uhr\b)")
 _CURRENCIES = {"€": "Euro", "EUR": "Euro", "Euro": "Euro", "$": "Dollar", "USD": "Dollar",
                "£": "Pfund", "GBP": "Pfund", "CHF": "Franken"}  # fmt: skip
 _AMOUNT = r"(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{2}|-{1,2}|–))?"
-_MONEY_AFTER = re.compile(
-    rf"(?<![\w.,])([-−])?{_AMOUNT}\s?(€|EUR\b|Euro\b|\$|USD\b|£|GBP\b|CHF\b)"
-)
+_MONEY_AFTER = re.compile(rf"(?<![\w.,])([-−])?{_AMOUNT}\s?(€|EUR\b|Euro\b|\$|USD\b|£|GBP\b|CHF\b)")
 _MONEY_BEFORE = re.compile(rf"([-−])?(€|\$|£|EUR|USD|GBP|CHF)\s?{_AMOUNT}(?![\d,]|\.\d)")
 """An amount of money: "12,50 €", "12,50 EUR", "€ 12,50", "$20", "12,- €"."""
 
