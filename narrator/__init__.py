@@ -16,12 +16,13 @@ package and the command are ``narrator``; the ``narrator`` on PyPI is an unrelat
 
 __all__ = [
     "AudioFormat", "Engine", "Narration", "NarratorError", "Rendering", "Segment", "Voice",
-    "list_voices", "load_voice", "narrate", "register_engine", "split_text",
+    "detect_language", "list_voices", "load_voice", "narrate", "register_engine", "split_text",
 ]  # fmt: skip
 
 if TYPE_CHECKING:
     from .engines import Engine, register_engine
     from .errors import NarratorError
+    from .language import detect_language
     from .pipeline import Narration, narrate
     from .rendering import AudioFormat, Rendering
     from .text import Segment, split_text
@@ -31,7 +32,7 @@ _LAZY = {
     "Engine": "engines", "register_engine": "engines", "NarratorError": "errors",
     "Narration": "pipeline", "narrate": "pipeline", "AudioFormat": "rendering",
     "Rendering": "rendering", "Segment": "text", "split_text": "text", "Voice": "voices",
-    "list_voices": "voices", "load_voice": "voices",
+    "list_voices": "voices", "load_voice": "voices", "detect_language": "language",
 }  # fmt: skip
 
 

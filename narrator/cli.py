@@ -166,7 +166,10 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
 @click.option("-o", "--output", metavar="FILE",
               help="Output file, or - for standard output. [default: INPUT's name with the "
                    "format's suffix]")  # fmt: skip
-@_voice_option("Voice preset name (see `narrator voices`) or a preset .toml file.")
+@_voice_option(
+    "Voice preset name (see `narrator voices`), a preset .toml file, or auto: "
+    "the best installed voice for the text's language."
+)
 @click.option(
     "--speed",
     type=_FloatRange(0.25, 4.0),
@@ -302,7 +305,14 @@ def read(
         true_peak=true_peak, format=audio_format, bitrate=kbps, tags=tags,
     )  # fmt: skip
     _accept_license(accept_coqui_license)
-    chosen = load_voice(voice).with_options(
+    from .language import AUTO_VOICE, auto_voice
+    from .text import open_input
+
+    text = None
+    if voice == AUTO_VOICE:  # the text decides the voice: read it first
+        with open_input(input) as early:
+            text = early.read(max_input)
+    chosen = (auto_voice(text) if text is not None else load_voice(voice)).with_options(
         speaker=speaker, speed=speed, speaker_wav=speaker_wav, seed=seed
     )
     if as_json and output == STDOUT:
@@ -312,17 +322,17 @@ def read(
     stream = sys.stdout.buffer if output == STDOUT and sys.stdout is not None else None
     if stream is not None and stream.isatty():
         raise click.UsageError("refusing to write audio to a terminal; redirect standard output")
-    from .text import open_input
-
     # A missing file, a folder or a closed stdin fails now; the input is read once, later.
-    source = open_input(input)
+    source = open_input(input) if text is None else None
     # The model loads (mostly outside the GIL) while the rest of narrator is imported
     # and the text is read and split.
     engine = load_engine_in_background(chosen, device=device)
     from .pipeline import narrate
 
-    with source:
-        text = source.read(max_input)
+    if source is not None:
+        with source:
+            text = source.read(max_input)
+    assert text is not None
     show = not quiet and sys.stderr is not None and sys.stderr.isatty()
     started = time.perf_counter()
     with _Progress(show) as progress:
@@ -434,7 +444,7 @@ class _Progress:
 
 @cli.command()
 @click.argument("input", metavar="INPUT", type=str)
-@_voice_option("Voice preset, for its language.")
+@_voice_option("Voice preset, for its language (auto: from the text).")
 @_seconds("--sentence-pause", DEFAULT_SENTENCE_PAUSE, "Silence between sentences.")
 @_seconds("--paragraph-pause", DEFAULT_PARAGRAPH_PAUSE, "Silence between paragraphs.")
 @_seconds("--heading-pause", DEFAULT_HEADING_PAUSE, "Silence after a heading.")
@@ -461,11 +471,13 @@ def split(
     """Show how INPUT is split into spoken segments, without synthesizing."""
     from .engines import engine_class
     from .errors import EngineError
+    from .language import AUTO_VOICE, auto_voice, language_mismatch
     from .text import read_text, split_text
     from .voices import load_voice
 
     _setup_logging(verbose, False)
-    chosen = load_voice(voice)
+    text = read_text(input, max_bytes=max_input) if voice == AUTO_VOICE else None
+    chosen = auto_voice(text) if text is not None else load_voice(voice)
     rendering = Rendering(sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
                           heading_pause=heading_pause, scene_pause=scene_pause)  # fmt: skip
     try:
@@ -474,7 +486,11 @@ def split(
         # preset (VoiceError: an unknown engine, a bad option) is an error (exit 3)
         logger.warning("%s; chunks are shown as if the engine took any length", exc)
         limit = None
-    text = read_text(input, max_bytes=max_input)
+    if text is None:
+        text = read_text(input, max_bytes=max_input)
+    mismatch = language_mismatch(text, chosen)
+    if mismatch is not None:
+        logger.warning("%s", mismatch)
     segments = split_text(text, language=chosen.language, rendering=rendering,
                           lexicon=[lexicon, chosen.lexicon_path()], limit=limit)  # fmt: skip
     if as_json:
@@ -486,37 +502,64 @@ def split(
 
 @cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, for scripts.")
+@click.option(
+    "--language", "-l", default=None, metavar="CODE",
+    help="Only voices of this language: de matches de and de_DE, de_DE only de_DE.",
+)  # fmt: skip
 @click.pass_context
-def voices(ctx: click.Context, as_json: bool) -> None:
-    """List the voice presets."""
+def voices(ctx: click.Context, as_json: bool, language: str | None) -> None:
+    """List the voice presets.
+
+    Each with its engine, language, whether its model is on disk, its size (on disk, or ~
+    to download), licence and description, and its quality notes on the line below.
+    """
     if ctx.invoked_subcommand is not None:
         return
-    from .engines import model_status
+    from .engines import ON_DISK, model_size, model_status
     from .errors import VoiceError
-    from .voices import list_voices
+    from .voices import list_voices, speaks
 
     broken: list[VoiceError] = []
     found = list_voices(broken)
     for error in broken:
         click.echo(f"narrator: warning: {error}; left out", err=True)
+    if language is not None:
+        found = [v for v in found if speaks(v, language)]
     statuses = [model_status(v) for v in found]
+    sizes = [model_size(v) for v in found]
     if as_json:
         rows = [
             {"name": v.name, "engine": v.engine, "language": v.language,
              "description": v.description, "model": v.model, "speaker": v.speaker,
-             "path": str(v.path) if v.path else None, "status": status}
-            for v, status in zip(found, statuses, strict=True)
+             "path": str(v.path) if v.path else None, "status": status,
+             "on_disk": status in ON_DISK, "size_bytes": size,
+             "download_mb": v.size_mb, "license": v.license, "credit": v.credit,
+             "notes": v.notes}
+            for v, status, size in zip(found, statuses, sizes, strict=True)
         ]  # fmt: skip
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     width = max((len(v.name) for v in found), default=4)
-    for v, status in zip(found, statuses, strict=True):
+    licence = max((len(v.license or "-") for v in found), default=1)
+    for v, status, size in zip(found, statuses, sizes, strict=True):
         click.echo(f"{v.name:<{width}}  {v.engine:<6}  {v.language:<6}  "
-                   f"{_ON_DISK.get(status, status):<10}  {v.description}")  # fmt: skip
+                   f"{_ON_DISK.get(status, status):<10}  {_size(size, v.size_mb):>9}  "
+                   f"{v.license or '-':<{licence}}  {v.description}")  # fmt: skip
+        if v.notes:
+            click.echo(f"{'':<{width}}  {v.notes}")
 
 
 _ON_DISK = {"unknown": "-"}
 """How ``narrator voices`` shows a model status in its on-disk column."""
+
+
+def _size(on_disk: int | None, download_mb: float | None) -> str:
+    """The size column: the model's bytes on disk, else ~ its download, else -."""
+    if on_disk is not None:
+        return f"{on_disk / 1e6:,.0f} MB"
+    if download_mb is not None:
+        return f"~{download_mb:,.0f} MB"
+    return "-"
 
 
 @voices.command("download")

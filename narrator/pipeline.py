@@ -25,6 +25,7 @@ from .destinations import NAME_MAX, SCRATCH_SUFFIX, Destinations, remove_stale, 
 from .encode import copy_to_stream, decode_blocks, read_blocks
 from .engines import DEVICES, Engine, engine_class, load_engine_in_background
 from .errors import InputError, OptionError, OutputError
+from .language import AUTO_VOICE, auto_voice, language_mismatch
 from .master import Mastered, Programme, export_range, master
 from .pieces import PieceMaster, PieceStore, piece_format
 from .rendering import AudioFormat, Rendering
@@ -209,7 +210,10 @@ def narrate(
     started = time.perf_counter()
     _check_arguments(text, output, voice, rendering, device, engine, progress, fallback_title,
                      cache, jobs, subtitles, split_chapters, lexicon)  # fmt: skip
-    voice = load_voice(voice)
+    voice = auto_voice(text) if voice == AUTO_VOICE else load_voice(voice)
+    mismatch = language_mismatch(text, voice)
+    if mismatch is not None:
+        logger.warning("%s", mismatch)
     rendering = rendering or Rendering()
     if isinstance(output, (str, Path)):
         fmt = AudioFormat.from_suffix(Path(output).suffix)
@@ -538,6 +542,15 @@ def _with_default_tags(
     tags = dict(rendering.tags)
     tags.setdefault("narrator", voice.name)
     tags.setdefault("artist", tags.get("author") or voice.name)
+    # The voice's licence and the credit line it asks for travel with the audio.
+    if voice.license:
+        tags.setdefault("voice_license", voice.license)
+    if voice.credit:
+        tags.setdefault("voice_credit", voice.credit)
+    if voice.license or voice.credit:
+        licence = f" ({voice.license})" if voice.license else ""
+        credit = f". {voice.credit}" if voice.credit else ""
+        tags.setdefault("comment", f"Voice: {voice.name}{licence}{credit}")
     if "title" not in tags:
         if segments and segments[0].kind is Kind.HEADING:
             tags["title"] = segments[0].source

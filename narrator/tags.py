@@ -1,10 +1,13 @@
 """Metadata in the finished file: tags, and chapters where the format has them.
 
 Tag names are narrator's own (``title``, ``artist``, ``album``, ``author``,
-``narrator``, ``genre``, ``date``, ``comment``) and are mapped to each format:
+``narrator``, ``genre``, ``date``, ``comment``, and the voice's ``voice_license`` and
+``voice_credit``) and are mapped to each format:
 ID3 frames for MP3 and WAV, Vorbis comments for FLAC, Ogg Vorbis and Opus,
-iTunes atoms for M4A/M4B.  Chapters go into ID3 ``CHAP``/``CTOC`` frames, Vorbis
-``CHAPTERnnn`` comments, or (for MP4, written by the encoder) the ``chpl`` atom.
+iTunes atoms for M4A/M4B; a name without a frame of its own is written as
+``TXXX:NAME`` (ID3), ``NAME`` (Vorbis) or ``----:com.apple.iTunes:NAME`` (MP4).
+Chapters go into ID3 ``CHAP``/``CTOC`` frames, Vorbis ``CHAPTERnnn`` comments,
+or (for MP4, written by the encoder) the ``chpl`` atom.
 """
 
 from __future__ import annotations

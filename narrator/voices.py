@@ -77,6 +77,20 @@ class Voice:
     options: dict[str, Any] = field(default_factory=dict)
     """Engine-specific settings, checked by the engine (the ``[options]`` table)."""
 
+    license: str | None = None
+    """The licence of the model (an SPDX name where there is one), written into the output
+    file's tags and shown by ``narrator voices``."""
+
+    credit: str | None = None
+    """The credit line the model's licence asks for (who made the voice and its data),
+    written into the output file's tags."""
+
+    notes: str | None = None
+    """Quality notes for listings: how it sounds, how fast it is, what it needs."""
+
+    size_mb: float | None = None
+    """The model's approximate download size in MB, shown while it is not on disk."""
+
     path: Path | None = None
     """The preset file this voice came from, if any."""
 
@@ -85,6 +99,15 @@ class Voice:
             value = getattr(self, name)
             if not isinstance(value, str) or not (value.strip() or name == "description"):
                 raise VoiceError(f"{name} must be a non-empty string, not {value!r}")
+        for name in _TEXT_KEYS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise VoiceError(f"{name} must be a string, not {value!r}")
+        size = self.size_mb
+        if size is not None and (
+            not isinstance(size, (int, float)) or isinstance(size, bool) or not size >= 0
+        ):
+            raise VoiceError(f"size_mb must be a number of megabytes, not {size!r}")
         if isinstance(self.speaker, int) and not isinstance(self.speaker, bool):
             object.__setattr__(self, "speaker", str(self.speaker))
         if self.speaker is not None and not isinstance(self.speaker, str):
@@ -142,7 +165,8 @@ class Voice:
     def sound_identity(self) -> dict[str, Any]:
         """Every field that can change how this voice sounds (for the clip cache)."""
         identity = {f.name: getattr(self, f.name) for f in fields(self)}
-        for label in ("name", "description", "path", "lexicon"):  # lexicons change the text
+        for label in ("name", "description", "path", "lexicon", *_TEXT_KEYS, "size_mb"):
+            # lexicons change the text; licence, credit, notes and size change no sound
             identity.pop(label)
         model = self.local_model()
         if model is not None and model.is_file():
@@ -178,10 +202,13 @@ class Voice:
 
 
 _REQUIRED = ("name", "engine", "model", "language", "description")
+_TEXT_KEYS = ("license", "credit", "notes")
+"""Optional preset keys that describe the voice without changing how it sounds."""
 _TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "engine": (str,), "model": (str,), "language": (str,),
     "description": (str,), "speaker": (str, int), "speed": (int, float), "options": (dict,),
-    "speaker_wav": (str, list), "seed": (int,), "lexicon": (str,),
+    "speaker_wav": (str, list), "seed": (int,), "lexicon": (str,), "license": (str,),
+    "credit": (str,), "notes": (str,), "size_mb": (int, float),
 }  # fmt: skip
 _TYPE_WORDS: dict[type, str] = {
     str: "string", int: "number", float: "number", dict: "table", list: "list of strings",
@@ -235,6 +262,8 @@ def parse_preset(data: dict[str, Any], path: Path | None = None) -> Voice:
         values["speaker"] = str(values["speaker"])
     if "speed" in values:
         values["speed"] = float(values["speed"])
+    if "size_mb" in values:
+        values["size_mb"] = float(values["size_mb"])
     if "speaker_wav" in values:
         wav = values["speaker_wav"]
         wavs = [wav] if isinstance(wav, str) else wav
@@ -277,6 +306,14 @@ def list_voices(broken: list[VoiceError] | None = None) -> list[Voice]:
                 raise
             broken.append(exc)
     return found
+
+
+def speaks(voice: Voice, language: str) -> bool:
+    """Whether *voice* speaks *language*: ``de`` matches ``de`` and ``de_DE`` (and
+    ``de-AT``), ``de_DE`` only ``de_DE``; case and ``-`` or ``_`` do not matter."""
+    wanted = language.strip().lower().replace("-", "_")
+    spoken = voice.language.strip().lower().replace("-", "_")
+    return bool(wanted) and (spoken == wanted or spoken.startswith(wanted + "_"))
 
 
 def load_voice(voice: str | Path | Voice | None = None) -> Voice:

@@ -11,6 +11,7 @@ but its length follows the text like speech does.
 from __future__ import annotations
 
 import math
+import string
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,14 @@ def set_level(model: Any, speaker: str | None, level: float = LEVEL) -> None:
     model.train()
 
 
-def build_vits(folder: Path, *, speakers: tuple[str, ...] = (), seed: int = 0) -> Path:
+def build_vits(
+    folder: Path, *, speakers: tuple[str, ...] = (), seed: int = 0, letters: str = ""
+) -> Path:
     """Save a tiny character-input VITS (multi-speaker when *speakers* are given) in *folder*.
 
-    Returns the folder.
+    *letters* are added to its alphabet, and then its text cleaner keeps every letter (a
+    German model: "äöüß"); without, it is coqui's English cleaner and alphabet.  Returns
+    the folder.
     """
     import torch
     from trainer.io import copy_model_files, save_checkpoint
@@ -82,6 +87,12 @@ def build_vits(folder: Path, *, speakers: tuple[str, ...] = (), seed: int = 0) -
         use_phonemes=False, text_cleaner="english_cleaners", run_name="tiny",
     )  # fmt: skip
     config.audio.sample_rate = SAMPLE_RATE
+    if letters:
+        from TTS.tts.models.vits import VitsCharacters
+
+        alphabet = string.ascii_uppercase + string.ascii_lowercase + letters  # coqui's + letters
+        config.characters = VitsCharacters(graphemes=alphabet).to_config()
+        config.text_cleaner = "multilingual_cleaners"
     if speakers:
         # what coqui's trainer does in BaseTTS.on_init_start
         speakers_file = folder / "speakers.pth"

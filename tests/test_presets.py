@@ -91,8 +91,8 @@ def test_optional_keys():
     [
         (
             {"sped": 1.2},
-            "unknown key sped (allowed: description, engine, language, lexicon, model, name, "
-            "options, seed, speaker, speaker_wav, speed)",
+            "unknown key sped (allowed: credit, description, engine, language, lexicon, "
+            "license, model, name, notes, options, seed, size_mb, speaker, speaker_wav, speed)",
         ),
         ({"sped": 1.2, "colour": "blue"}, "unknown keys colour, sped (allowed:"),
         ({"path": "/tmp/x"}, "unknown key path (allowed:"),

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from functools import cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -138,6 +139,15 @@ class Engine(ABC):
         return LOCAL if voice.local_model() is not None else UNKNOWN
 
     @classmethod
+    def model_files(cls, voice: Voice) -> list[Path]:
+        """The files of *voice*'s model that are on disk (none while it is missing), for
+        ``narrator voices`` to size.  Cheap, like :meth:`model_status`."""
+        local = voice.local_model()
+        if local is None:
+            return []
+        return sorted(p for p in local.rglob("*") if p.is_file()) if local.is_dir() else [local]
+
+    @classmethod
     def download(cls, voice: Voice) -> None:
         """Put *voice*'s model on disk ahead of use; raises :class:`ModelNotFoundError`."""
         if cls.model_status(voice) not in ON_DISK:
@@ -229,6 +239,22 @@ def model_status(voice: Voice) -> str:
         return engine_class(voice.engine).model_status(voice)
     except (EngineError, VoiceError):
         return UNAVAILABLE
+
+
+def model_size(voice: Voice) -> int | None:
+    """Bytes of *voice*'s model on disk (see :meth:`Engine.model_files`); ``None`` when none
+    of it is, or its engine is not installed."""
+    try:
+        files = engine_class(voice.engine).model_files(voice)
+    except (EngineError, VoiceError):
+        return None
+    sizes = []
+    for path in dict.fromkeys(files):
+        try:
+            sizes.append(path.stat().st_size)
+        except OSError:
+            continue
+    return sum(sizes) if sizes else None
 
 
 def download_model(voice: Voice) -> str:

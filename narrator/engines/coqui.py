@@ -508,6 +508,21 @@ class CoquiEngine(Engine):
         return DOWNLOADED if _cached_files(voice.model, item) is not None else MISSING
 
     @classmethod
+    def model_files(cls, voice: Voice) -> list[Path]:
+        local = voice.local_model()
+        if local is not None:
+            return super().model_files(voice)
+        if not _is_catalog_name(voice.model):
+            return []
+        try:
+            files = _cached_files(voice.model, catalog_item(voice.model))
+        except VoiceError:
+            return []
+        if files is None:
+            return []
+        return sorted(p for p in files.checkpoint.parent.iterdir() if p.is_file())
+
+    @classmethod
     def download(cls, voice: Voice) -> None:
         _check_options(voice)
         resolve_model(voice)

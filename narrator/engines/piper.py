@@ -28,7 +28,7 @@ import platformdirs
 
 from ..cache import ClipCache
 from ..destinations import SCRATCH_SUFFIX, remove_stale, scratch_prefix
-from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
+from ..errors import EngineError, ModelNotFoundError, NarratorError, OptionError, VoiceError
 from ..voices import Voice
 from . import (
     BUNDLED,
@@ -140,6 +140,16 @@ class PiperEngine(Engine):
         if module is not None:
             return BUNDLED if find_spec(module) is not None else MISSING
         return DOWNLOADED if (piper_data_dir() / f"{voice.model}.onnx").exists() else MISSING
+
+    @classmethod
+    def model_files(cls, voice: Voice) -> list[Path]:
+        if cls.model_status(voice) not in (BUNDLED, DOWNLOADED, LOCAL):
+            return []
+        try:
+            model = resolve_model(voice)
+        except NarratorError:
+            return []
+        return [model, Path(f"{model}.json")]
 
     @classmethod
     def download(cls, voice: Voice) -> None:

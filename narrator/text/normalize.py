@@ -46,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from .german import german_rules
 from .lexicon import Lexicon
 from .mapped import Mapped
 from .markup import Dropped, drop_matches
@@ -1231,6 +1232,8 @@ def _generic_rules(numbers: Numbers) -> list[Rule]:
     if base in _URL_WORDS:
         rules.append((_EMAIL, _email_reader(base), "@", False))
         rules.append((_URL, _url_reader(base), "./", False))
+    if base == "de":
+        rules.extend(german_rules(numbers))
     if base in _AND_WORDS:
         word = _AND_WORDS[base]
         rules.append((re.compile(r"\s?&\s?"), lambda m: f" {word} ", "&", False))
