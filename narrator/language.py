@@ -45,8 +45,8 @@ MIN_RELATIVE_DISTANCE = 0.1
 ``None`` rather than guess (0 to 0.99)."""
 
 AUTO_PREFERENCE = (
-    "joe", "thorsten-de", "thorsten-vits-de", "kerstin-de", "xtts-de", "ljspeech-vits",
-    "vctk-p225", "vctk-p230", "vctk-p245", "xtts-en",
+    "heart", "joe", "kore", "fenrir", "emma", "fable", "thorsten-de", "thorsten-vits-de",
+    "kerstin-de", "xtts-de", "ljspeech-vits", "vctk-p225", "vctk-p230", "vctk-p245", "xtts-en",
 )  # fmt: skip
 """The order in which ``--voice auto`` prefers shipped presets that speak the text's
 language, best first: for each language, the quality order of ``narrator voices``'s notes,
