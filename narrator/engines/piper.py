@@ -30,6 +30,7 @@ from ..cache import ClipCache
 from ..destinations import SCRATCH_SUFFIX, remove_stale, scratch_prefix
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..voices import Voice
+from . import speed as rate
 from . import (
     BUNDLED,
     DOWNLOADED,
@@ -124,11 +125,28 @@ class PiperEngine(Engine):
         self._model_name = voice.model
         self._config = SynthesisConfig(
             speaker_id=speaker_id,
-            length_scale=piper_voice.config.length_scale / voice.speed,
+            length_scale=piper_voice.config.length_scale,
             noise_scale=voice.options.get("noise_scale"),
             noise_w_scale=voice.options.get("noise_w_scale"),
             normalize_audio=False,
         )
+        self._rate = rate.Rate(sample_rate=self.sample_rate)
+
+    def _set_speed(self, voice: Voice) -> None:
+        """Set the length scale (and any time-stretch) that makes the speech follow
+        *voice*'s speed (see :mod:`narrator.engines.speed`): the model's length scale is
+        not proportional, since every phoneme's duration is rounded up to a frame."""
+        from dataclasses import replace
+
+        own = self._config.length_scale
+        # Deterministic durations, so that every worker finds the same scale.
+        still = replace(self._config, noise_scale=0.0, noise_w_scale=0.0)
+
+        def speak(scale: float) -> np.ndarray:
+            return self._speak(rate.CALIBRATION_TEXT, replace(still, length_scale=own * scale))
+
+        self._rate = rate.calibrate(speak, voice.speed, self.sample_rate, name=voice.name)
+        self._config.length_scale = own * self._rate.scale
 
     @classmethod
     def model_status(cls, voice: Voice) -> str:
@@ -200,6 +218,8 @@ class PiperEngine(Engine):
         engine.concurrent = not use_cuda
         if optimized is not None:
             engine._reload = (optimized, lambda: _session(model, use_cuda, threads)[0])
+        if voice.speed != 1.0:
+            engine._set_speed(voice)
         return engine
 
     def synthesize(self, text: str) -> np.ndarray:
@@ -209,7 +229,7 @@ class PiperEngine(Engine):
             # fail every run until the cache is cleared: drop it and use the model.
             self._drop_optimized()
             audio = self._speak(text)
-        return np.clip(audio, -1.0, 1.0)
+        return self._rate.apply(np.clip(audio, -1.0, 1.0))
 
     def _drop_optimized(self) -> None:
         with self._reloading:
@@ -223,8 +243,8 @@ class PiperEngine(Engine):
             self._voice.session = load()
             self._reload = None
 
-    def _speak(self, text: str) -> np.ndarray:
-        """The model's samples for *text*, unclipped."""
+    def _speak(self, text: str, config: Any = None) -> np.ndarray:
+        """The model's samples for *text* (with *config*, else the voice's), unclipped."""
         with _ESPEAK:  # espeak-ng has one global state (the voice set, then the text)
             sentences = self._voice.phonemize(text)
         phonemes: list[str] = []
@@ -239,7 +259,7 @@ class PiperEngine(Engine):
         if not phonemes:
             return np.zeros(0, dtype=np.float32)
         ids = self._voice.phonemes_to_ids(phonemes)
-        audio = self._voice.phoneme_ids_to_audio(ids, self._config)
+        audio = self._voice.phoneme_ids_to_audio(ids, config or self._config)
         return np.asarray(audio, dtype=np.float32).reshape(-1)
 
     def describe(self) -> dict[str, Any]:
@@ -251,6 +271,7 @@ class PiperEngine(Engine):
             "piper": version("piper-tts"),
             "speaker_id": self._config.speaker_id,
             "length_scale": self._config.length_scale,
+            "stretch": self._rate.stretch,
             "noise_scale": self._config.noise_scale,
             "noise_w_scale": self._config.noise_w_scale,
         }
