@@ -30,7 +30,6 @@ from ..cache import ClipCache
 from ..destinations import SCRATCH_SUFFIX, remove_stale, scratch_prefix
 from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
 from ..voices import Voice
-from . import speed as rate
 from . import (
     BUNDLED,
     DOWNLOADED,
@@ -42,6 +41,7 @@ from . import (
     engine_threads,
     require_network,
 )
+from . import speed as rate
 
 logger = logging.getLogger(__name__)
 
@@ -271,9 +271,9 @@ class PiperEngine(Engine):
             "piper": version("piper-tts"),
             "speaker_id": self._config.speaker_id,
             "length_scale": self._config.length_scale,
-            "stretch": self._rate.stretch,
             "noise_scale": self._config.noise_scale,
             "noise_w_scale": self._config.noise_w_scale,
+            **({"stretch": self._rate.stretch} if self._rate.stretch != 1.0 else {}),
         }
 
 

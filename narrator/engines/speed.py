@@ -128,9 +128,14 @@ def stretch(clip: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
     from audiotsm import wsola
     from audiotsm.io.array import ArrayReader, ArrayWriter
 
-    samples = np.asarray(clip, dtype=np.float32).reshape(1, -1)
+    samples = np.asarray(clip, dtype=np.float32).reshape(-1)
     frame = 1 << max(8, round(math.log2(0.04 * sample_rate)))  # about 40 ms
+    # WSOLA's output starts in time but loses about its last frame: a frame of silence
+    # after the clip keeps it, and the output is cut to the length asked for.
+    padded = np.concatenate([samples, np.zeros(frame, dtype=np.float32)]).reshape(1, -1)
     writer = ArrayWriter(channels=1)
-    wsola(1, speed=factor, frame_length=frame).run(ArrayReader(samples), writer)
+    wsola(1, speed=factor, frame_length=frame).run(ArrayReader(padded), writer)
     out = np.asarray(writer.data, dtype=np.float32).reshape(-1)
+    length = round(len(samples) / factor)
+    out = np.concatenate([out[:length], np.zeros(max(0, length - len(out)), np.float32)])
     return np.clip(out, -1.0, 1.0)
