@@ -158,3 +158,24 @@ def test_joe_keeps_the_pauses(joe: Voice, tmp_path: Path):
     assert len(pauses) == 2
     assert pauses == pytest.approx([1.0, 1.0], abs=PAUSE_TOLERANCE)
     assert fast_pauses == pytest.approx(pauses, abs=PAUSE_TOLERANCE)
+
+
+def test_the_rate_is_kept_for_next_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("NARRATOR_CACHE_DIR", str(tmp_path))
+    made: list[float] = []
+
+    def speak(scale: float) -> np.ndarray:
+        made.append(scale)
+        return RoundingEngine(load_voice_stub()).speak(CALIBRATION_TEXT, scale)
+
+    first = calibrate(speak, 1.5, SAMPLE_RATE, identity={"model": "a"})
+    tries = len(made)
+    assert tries >= 2 and list((tmp_path / "models").glob("rate-*.json"))
+    assert calibrate(speak, 1.5, SAMPLE_RATE, identity={"model": "a"}) == first
+    assert len(made) == tries  # found, not searched again
+    calibrate(speak, 1.5, SAMPLE_RATE, identity={"model": "b"})  # another model
+    assert len(made) > tries
+
+
+def load_voice_stub() -> Voice:
+    return Voice(name="stub", engine="rounding", model="tone", language="en", description="")

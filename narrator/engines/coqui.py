@@ -643,6 +643,8 @@ class CoquiEngine(Engine):
         """Set the length scale (and any time-stretch) that makes the speech follow the
         voice's speed (see :mod:`narrator.engines.speed`): VITS rounds every token's
         duration up to a frame, so its length scale is not proportional."""
+        from importlib.metadata import version
+
         import torch
 
         model, speed = self._model, self._voice.speed
@@ -660,7 +662,14 @@ class CoquiEngine(Engine):
         try:  # deterministic durations, so that every worker finds the same scale
             for attribute in noise:
                 setattr(model, attribute, 0.0)
-            self._rate = calibrate(speak, speed, self.sample_rate, name=self._voice.name)
+            references = [_file_identity(p) for p in self._voice.reference_audio()]
+            identity = {"checkpoint": _file_identity(self._files.checkpoint),
+                        "coqui": version("coqui-tts"), "speaker": self._speaker,
+                        "language": self._language, "device": str(self._device),
+                        "threads": torch.get_num_threads(), "length_scale": own,
+                        "references": references}  # fmt: skip
+            self._rate = calibrate(speak, speed, self.sample_rate, name=self._voice.name,
+                                   identity=identity)  # fmt: skip
         finally:
             for attribute, value in noise.items():
                 setattr(model, attribute, value)

@@ -132,10 +132,11 @@ class PiperEngine(Engine):
         )
         self._rate = rate.Rate(sample_rate=self.sample_rate)
 
-    def _set_speed(self, voice: Voice) -> None:
+    def _set_speed(self, voice: Voice, identity: dict[str, Any]) -> None:
         """Set the length scale (and any time-stretch) that makes the speech follow
         *voice*'s speed (see :mod:`narrator.engines.speed`): the model's length scale is
-        not proportional, since every phoneme's duration is rounded up to a frame."""
+        not proportional, since every phoneme's duration is rounded up to a frame.
+        *identity* is what the model's audio depends on (the kept rate's key)."""
         from dataclasses import replace
 
         own = self._config.length_scale
@@ -145,7 +146,8 @@ class PiperEngine(Engine):
         def speak(scale: float) -> np.ndarray:
             return self._speak(rate.CALIBRATION_TEXT, replace(still, length_scale=own * scale))
 
-        self._rate = rate.calibrate(speak, voice.speed, self.sample_rate, name=voice.name)
+        self._rate = rate.calibrate(speak, voice.speed, self.sample_rate, name=voice.name,
+                                    identity=identity)  # fmt: skip
         self._config.length_scale = own * self._rate.scale
 
     @classmethod
@@ -219,7 +221,14 @@ class PiperEngine(Engine):
         if optimized is not None:
             engine._reload = (optimized, lambda: _session(model, use_cuda, threads)[0])
         if voice.speed != 1.0:
-            engine._set_speed(voice)
+            import onnxruntime
+
+            stat = model.stat()
+            engine._set_speed(voice, {
+                "model": [str(model.resolve()), stat.st_size, stat.st_mtime_ns],
+                "onnxruntime": onnxruntime.__version__, "cuda": use_cuda, "threads": threads,
+                "describe": engine.describe(),
+            })  # fmt: skip
         return engine
 
     def synthesize(self, text: str) -> np.ndarray:

@@ -16,13 +16,19 @@ to :attr:`Rate.scale`, and passes each clip through :meth:`Rate.apply`.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..cache import ClipCache, write_atomically
 from ..stitch import speech_bounds
 
 logger = logging.getLogger(__name__)
@@ -78,16 +84,50 @@ class Rate:
 
 
 def calibrate(
-    speak: Callable[[float], np.ndarray], speed: float, sample_rate: int, *, name: str = ""
+    speak: Callable[[float], np.ndarray],
+    speed: float,
+    sample_rate: int,
+    *,
+    name: str = "",
+    identity: dict[str, Any] | None = None,
 ) -> Rate:
     """The :class:`Rate` at which *speak* speaks *speed* times as fast as at scale 1.
 
     *speak(scale)* returns the model's deterministic audio for :data:`CALIBRATION_TEXT`
     with its length scale (durations) multiplied by *scale*.  The search is a secant on
     the speech's length, which grows with the scale; it stops within :data:`TOLERANCE`.
+    It costs a few syntheses of the text (joe: 4 to 8, 1 to 3 s of CPU): with an
+    *identity* (everything the model's audio depends on), the result is kept in the
+    cache's ``models`` folder and found there next time.
     """
     if speed == 1.0:
         return Rate(sample_rate=sample_rate)
+    path = _kept(identity, speed, sample_rate)
+    if path is not None:
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            kept = json.loads(path.read_text("utf-8"))
+            return Rate(float(kept["scale"]), float(kept["stretch"]), sample_rate)
+    rate = _search(speak, speed, sample_rate, name)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            write_atomically(path, json.dumps(asdict(rate)).encode())
+    return rate
+
+
+def _kept(identity: dict[str, Any] | None, speed: float, sample_rate: int) -> Path | None:
+    """Where the rate for *identity* at *speed* is kept, or None without an identity."""
+    if identity is None:
+        return None
+    payload = {"identity": identity, "speed": speed, "rate": sample_rate,
+               "text": CALIBRATION_TEXT, "tolerance": TOLERANCE, "range": SCALE_RANGE,
+               "v": 1}  # fmt: skip
+    key = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return ClipCache().models / f"rate-{key[:32]}.json"
+
+
+def _search(
+    speak: Callable[[float], np.ndarray], speed: float, sample_rate: int, name: str
+) -> Rate:
     low, high = SCALE_RANGE
     target = speech_seconds(speak(1.0), sample_rate) / speed
     if target <= 0:
