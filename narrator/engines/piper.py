@@ -139,7 +139,7 @@ class PiperEngine(Engine):
         *identity* is what the model's audio depends on (the kept rate's key)."""
         from dataclasses import replace
 
-        own = self._config.length_scale
+        own = float(self._config.length_scale or 1.0)  # the voice config's, set above
         # Deterministic durations, so that every worker finds the same scale.
         still = replace(self._config, noise_scale=0.0, noise_w_scale=0.0)
 
