@@ -166,7 +166,7 @@ def _search(
 
 def stretch(clip: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
     """*clip* played *factor* times as fast at the same pitch (WSOLA, from ``audiotsm``):
-    about ``len(clip) / factor`` samples."""
+    ``round(len(clip) / factor)`` samples."""
     from audiotsm import wsola
     from audiotsm.io.array import ArrayReader, ArrayWriter
 
