@@ -101,7 +101,8 @@ class ClipCache:
         self.pieces = self.directory / "pieces"
         """Mastered pieces of narrations (see :mod:`narrator.pieces`)."""
         self.models = self.directory / "models"
-        """ONNX Runtime's graphs of Piper models, optimized for this machine."""
+        """ONNX Runtime's graphs of Piper models, optimized for this machine, and the
+        length scale at which a model meets a speed (:mod:`narrator.engines.speed`)."""
         self.stats = CacheStats()
 
     def _path(self, key: str) -> Path:

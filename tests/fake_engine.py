@@ -107,3 +107,43 @@ class UnloadableEngine(FakeEngine):
     @classmethod
     def load(cls, voice: Voice, *, device: str = "auto") -> FakeEngine:
         raise RuntimeError("the weights are in another castle")
+
+
+class RoundingEngine(FakeEngine):
+    """The fake engine with a duration control that is not proportional, as VITS's: every
+    character lasts a whole number of 10 ms frames, its own length times the scale rounded
+    up (at least one frame).  It meets ``speed`` through :mod:`narrator.engines.speed`."""
+
+    name = "rounding"
+    FRAME = 0.010
+
+    def __init__(self, voice: Voice) -> None:
+        super().__init__(voice)
+        from narrator.engines.speed import Rate
+
+        self.rate = Rate(sample_rate=SAMPLE_RATE)
+
+    @classmethod
+    def load(cls, voice: Voice, *, device: str = "auto") -> RoundingEngine:
+        from narrator.engines.speed import CALIBRATION_TEXT, calibrate
+
+        engine = cls(voice)
+        engine.rate = calibrate(lambda scale: engine.speak(CALIBRATION_TEXT, scale),
+                                voice.speed, SAMPLE_RATE)  # fmt: skip
+        return engine
+
+    @classmethod
+    def frames(cls, text: str, scale: float) -> int:
+        """Frames of tone for *text* at *scale*: 1.3 to 4.1 frames a character, rounded up."""
+        return sum(max(1, int(np.ceil((1.3 + 0.7 * (ord(c) % 5)) * scale))) for c in text)
+
+    def speak(self, text: str, scale: float) -> np.ndarray:
+        seconds = self.frames(text, scale) * self.FRAME
+        t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+        tone = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 660 * t)
+        pad = np.zeros(round(LEAD_SILENCE * SAMPLE_RATE))
+        return np.concatenate([pad, tone, pad]).astype(np.float32)
+
+    def synthesize(self, text: str) -> np.ndarray:
+        FakeEngine.calls.append(text)
+        return self.rate.apply(self.speak(text, self.rate.scale))

@@ -397,6 +397,36 @@ def test_noise_scale_zero_is_deterministic_without_a_seed(models: Path, tmp_path
     assert np.array_equal(synthesize(voice), synthesize(voice))
 
 
+SPEED_TEXTS = ("A short sentence to speak.", "Another one, with a comma in it.",
+               "And a third sentence that is a little longer than the others.")  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("speed", [1.2, 1.5, 2.0])
+def test_the_speech_follows_the_speed(
+    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, speed: float
+):
+    """VITS rounds every token's duration up to a frame, and this model gives every token
+    3.5 frames: a length scale of 1/1.2 alone made the speech 1.33 times as fast."""
+    from narrator.engines.speed import speech_seconds
+
+    options = {"noise_scale": 0, "noise_scale_dp": 0}
+    normal = load_voice(write_preset(tmp_path / "normal.toml", models / "single",
+                                     options=options))  # fmt: skip
+    engine = load_engine(normal, device="cpu")
+    before = sum(speech_seconds(engine.synthesize(t), engine.sample_rate) for t in SPEED_TEXTS)
+    engine.close()
+    monkeypatch.setenv("NARRATOR_BATCH_SIZE", "3")
+    engine = load_engine(normal.with_options(speed=speed), device="cpu")
+    one = [engine.synthesize(t) for t in SPEED_TEXTS]
+    batched = engine.synthesize_batch(SPEED_TEXTS)
+    engine.close()
+    after = sum(speech_seconds(clip, engine.sample_rate) for clip in one)
+    assert before / after == pytest.approx(speed, rel=0.05)
+    for alone, together in zip(one, batched, strict=True):  # the batch path stretches too
+        assert len(together) == pytest.approx(len(alone), abs=engine.sample_rate * 0.02)
+
+
 @pytest.mark.slow
 def test_vits_speaks_sentences_in_batches_where_asked(
     models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -23,7 +23,14 @@ from narrator.language import (
     language_mismatch,
     voices_for,
 )
-from narrator.voices import builtin_voices_dir, list_voices, load_preset, parse_preset, speaks
+from narrator.voices import (
+    DEFAULT_VOICE,
+    builtin_voices_dir,
+    list_voices,
+    load_preset,
+    parse_preset,
+    speaks,
+)
 
 GERMAN = (
     "Am dritten Mai fuhr Herr Müller mit dem Zug nach Berlin. Die Fahrt dauerte vier Stunden, "
@@ -266,7 +273,7 @@ def test_auto_picks_the_best_installed_voice(fake_voice, user_dirs, tmp_path):
     licensed_voice(user_dirs, "ton-de", "de_DE")
     assert best_voice("de").name == "ton-de"
     assert auto_voice(GERMAN).name == "ton-de"
-    assert auto_voice(ENGLISH).name == "joe"  # the default voice comes first when it fits
+    assert auto_voice(ENGLISH).name == DEFAULT_VOICE == "heart"  # the default comes first
     assert [v.name for v in voices_for("de", on_disk=False)][:4] == [
         "thorsten-de", "thorsten-vits-de", "kerstin-de", "xtts-de"]  # fmt: skip
     text = tmp_path / "text.txt"

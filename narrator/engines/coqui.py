@@ -54,6 +54,7 @@ from . import (
     engine_threads,
     require_network,
 )
+from .speed import CALIBRATION_TEXT, Rate, calibrate
 
 logger = logging.getLogger(__name__)
 
@@ -483,6 +484,8 @@ class CoquiEngine(Engine):
         rate = audio.get("output_sample_rate") or audio.get("sample_rate")
         self.sample_rate = int(rate)
         self.max_chars = None
+        self._rate = Rate(sample_rate=self.sample_rate)
+        """How a VITS model meets the voice's speed (XTTS takes it as it is)."""
 
     @classmethod
     def text_limit(cls, voice: Voice) -> int | None:
@@ -649,8 +652,43 @@ class CoquiEngine(Engine):
             if key in options and hasattr(model, attribute):
                 setattr(model, attribute, float(options[key]))
         if hasattr(model, "length_scale"):
-            base = float(self._config.model_args.get("length_scale", 1.0) or 1.0)
-            model.length_scale = base / voice.speed
+            self._set_speed(float(self._config.model_args.get("length_scale", 1.0) or 1.0))
+
+    def _set_speed(self, own: float) -> None:
+        """Set the length scale (and any time-stretch) that makes the speech follow the
+        voice's speed (see :mod:`narrator.engines.speed`): VITS rounds every token's
+        duration up to a frame, so its length scale is not proportional."""
+        from importlib.metadata import version
+
+        import torch
+
+        model, speed = self._model, self._voice.speed
+        model.length_scale = own
+        if speed == 1.0:
+            return
+        noise = {a: getattr(model, a) for a in _VITS_OPTIONS.values() if hasattr(model, a)}
+
+        def speak(scale: float) -> np.ndarray:
+            model.length_scale = own * scale
+            with torch.inference_mode():
+                wav = self._model_wav(CALIBRATION_TEXT)
+            return np.zeros(0, dtype=np.float32) if wav is None else _clip(wav)
+
+        try:  # deterministic durations, so that every worker finds the same scale
+            for attribute in noise:
+                setattr(model, attribute, 0.0)
+            references = [_file_identity(p) for p in self._voice.reference_audio()]
+            identity = {"checkpoint": _file_identity(self._files.checkpoint),
+                        "coqui": version("coqui-tts"), "speaker": self._speaker,
+                        "language": self._language, "device": str(self._device),
+                        "threads": torch.get_num_threads(), "length_scale": own,
+                        "references": references}  # fmt: skip
+            self._rate = calibrate(speak, speed, self.sample_rate, name=self._voice.name,
+                                   identity=identity)  # fmt: skip
+        finally:
+            for attribute, value in noise.items():
+                setattr(model, attribute, value)
+        model.length_scale = own * self._rate.scale
 
     def _prepare_xtts(self, options: dict[str, Any]) -> None:
         voice, model, config = self._voice, self._model, self._config
@@ -723,7 +761,7 @@ class CoquiEngine(Engine):
                 wav = self._xtts_wav(text) if self._xtts else self._model_wav(text)
         except (RuntimeError, ValueError, KeyError, AssertionError) as exc:
             raise EngineError(f"the Coqui model failed on {text[:60]!r}: {exc}") from None
-        return np.zeros(0, dtype=np.float32) if wav is None else _clip(wav)
+        return np.zeros(0, dtype=np.float32) if wav is None else self._rate.apply(_clip(wav))
 
     def synthesize_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
         if self.batch_size == 1 or len(texts) < 2:
@@ -763,7 +801,9 @@ class CoquiEngine(Engine):
         frames = outputs["y_mask"].detach().sum(dim=(1, 2)).long().cpu().numpy()
         per_frame = wavs.shape[-1] // outputs["y_mask"].shape[-1]
         for row, i in enumerate(spoken):
-            clips[i] = _clip(wavs[row].reshape(-1)[: int(frames[row]) * per_frame])
+            clips[i] = self._rate.apply(
+                _clip(wavs[row].reshape(-1)[: int(frames[row]) * per_frame])
+            )
         return clips
 
     def _tokens(self, text: str) -> list[int]:
@@ -815,6 +855,7 @@ class CoquiEngine(Engine):
             "references": [_file_identity(p) for p in self._voice.reference_audio()] or None,
             "language": self._language,
             "speed": self._voice.speed,
+            **({"stretch": self._rate.stretch} if self._rate.stretch != 1.0 else {}),
             "seed": self._seed,
             "max_chars": self.max_chars,
             "device": str(self._device),

@@ -41,6 +41,7 @@ from . import (
     engine_threads,
     require_network,
 )
+from . import speed as rate
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +125,30 @@ class PiperEngine(Engine):
         self._model_name = voice.model
         self._config = SynthesisConfig(
             speaker_id=speaker_id,
-            length_scale=piper_voice.config.length_scale / voice.speed,
+            length_scale=piper_voice.config.length_scale,
             noise_scale=voice.options.get("noise_scale"),
             noise_w_scale=voice.options.get("noise_w_scale"),
             normalize_audio=False,
         )
+        self._rate = rate.Rate(sample_rate=self.sample_rate)
+
+    def _set_speed(self, voice: Voice, identity: dict[str, Any]) -> None:
+        """Set the length scale (and any time-stretch) that makes the speech follow
+        *voice*'s speed (see :mod:`narrator.engines.speed`): the model's length scale is
+        not proportional, since every phoneme's duration is rounded up to a frame.
+        *identity* is what the model's audio depends on (the kept rate's key)."""
+        from dataclasses import replace
+
+        own = float(self._config.length_scale or 1.0)  # the voice config's, set above
+        # Deterministic durations, so that every worker finds the same scale.
+        still = replace(self._config, noise_scale=0.0, noise_w_scale=0.0)
+
+        def speak(scale: float) -> np.ndarray:
+            return self._speak(rate.CALIBRATION_TEXT, replace(still, length_scale=own * scale))
+
+        self._rate = rate.calibrate(speak, voice.speed, self.sample_rate, name=voice.name,
+                                    identity=identity)  # fmt: skip
+        self._config.length_scale = own * self._rate.scale
 
     @classmethod
     def model_status(cls, voice: Voice) -> str:
@@ -210,6 +230,15 @@ class PiperEngine(Engine):
         engine.concurrent = not use_cuda
         if optimized is not None:
             engine._reload = (optimized, lambda: _session(model, use_cuda, threads)[0])
+        if voice.speed != 1.0:
+            import onnxruntime
+
+            stat = model.stat()
+            engine._set_speed(voice, {
+                "model": [str(model.resolve()), stat.st_size, stat.st_mtime_ns],
+                "onnxruntime": onnxruntime.__version__, "cuda": use_cuda, "threads": threads,
+                "describe": engine.describe(),
+            })  # fmt: skip
         return engine
 
     def synthesize(self, text: str) -> np.ndarray:
@@ -219,7 +248,7 @@ class PiperEngine(Engine):
             # fail every run until the cache is cleared: drop it and use the model.
             self._drop_optimized()
             audio = self._speak(text)
-        return np.clip(audio, -1.0, 1.0)
+        return self._rate.apply(np.clip(audio, -1.0, 1.0))
 
     def _drop_optimized(self) -> None:
         with self._reloading:
@@ -233,8 +262,8 @@ class PiperEngine(Engine):
             self._voice.session = load()
             self._reload = None
 
-    def _speak(self, text: str) -> np.ndarray:
-        """The model's samples for *text*, unclipped."""
+    def _speak(self, text: str, config: Any = None) -> np.ndarray:
+        """The model's samples for *text* (with *config*, else the voice's), unclipped."""
         with _ESPEAK:  # espeak-ng has one global state (the voice set, then the text)
             sentences = self._voice.phonemize(text)
         phonemes: list[str] = []
@@ -249,7 +278,7 @@ class PiperEngine(Engine):
         if not phonemes:
             return np.zeros(0, dtype=np.float32)
         ids = self._voice.phonemes_to_ids(phonemes)
-        audio = self._voice.phoneme_ids_to_audio(ids, self._config)
+        audio = self._voice.phoneme_ids_to_audio(ids, config or self._config)
         return np.asarray(audio, dtype=np.float32).reshape(-1)
 
     def describe(self) -> dict[str, Any]:
@@ -263,6 +292,7 @@ class PiperEngine(Engine):
             "length_scale": self._config.length_scale,
             "noise_scale": self._config.noise_scale,
             "noise_w_scale": self._config.noise_w_scale,
+            **({"stretch": self._rate.stretch} if self._rate.stretch != 1.0 else {}),
         }
 
 
