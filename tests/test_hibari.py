@@ -233,13 +233,20 @@ def test_the_seed_fixes_the_sound(heart: engine.HibariEngine):
 
 
 @pytest.mark.slow
-def test_speed_is_hibaris_and_clamped(heart: engine.HibariEngine):
-    text = "She listened carefully and wrote her notes in a leather journal."
-    normal = len(heart.synthesize(text))
-    fast = load_engine(load_voice("heart").with_options(speed=1.5), device="cpu")
-    assert 0.6 < len(fast.synthesize(text)) / normal < 0.74  # 1 / 1.5 = 0.67
-    fastest = load_engine(load_voice("heart").with_options(speed=3.0), device="cpu")
-    assert fastest.describe()["speed"] == engine.MAX_SPEED
+@pytest.mark.parametrize("speed", [0.8, 1.5, 3.0])
+def test_speed_is_what_is_asked(heart: engine.HibariEngine, speed: float):
+    """hibari's own control is not proportional (1.5 gave 1.6, 2.0 gave 1.78) and stops at
+    2.0: the calibrated rate, with a stretch beyond, keeps the speech within 5 %."""
+    from narrator.engines.speed import speech_seconds
+
+    texts = ["She listened carefully and wrote her notes in a leather journal.",
+             "Nobody in the village remembered a winter as long as that one.",
+             "The ferry left at dawn, and the harbour was quiet again by noon."]  # fmt: skip
+    voice = load_engine(load_voice("heart").with_options(speed=speed), device="cpu")
+    normal = sum(speech_seconds(heart.synthesize(t), heart.sample_rate) for t in texts)
+    fast = sum(speech_seconds(voice.synthesize(t), voice.sample_rate) for t in texts)
+    assert normal / fast == pytest.approx(speed, rel=0.05)
+    assert engine.MIN_SPEED <= voice.describe()["speed"] <= engine.MAX_SPEED
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,7 @@ from . import (
     engine_threads,
     require_network,
 )
+from . import speed as rate
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ BASE_URL = "https://huggingface.co/maureesewilliams/hibari/resolve/main/voices/"
 """Where hibari's downloadable voices are (hibari.voices.BASE_URL): the file name follows."""
 
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
-"""The speaking rates hibari's model is trained for; a preset's ``speed`` outside them is
-clamped (with a warning), since the model's durations degrade beyond."""
+"""The speaking rates hibari's model is trained for: its own control stays within them,
+since its durations degrade beyond; a voice's ``speed`` outside is reached by a
+time-stretch of the rest (see :mod:`narrator.engines.speed`)."""
 
 MAX_CHARS = 400
 """The longest text hibari speaks in one call.  hibari cuts a sentence longer than 400
@@ -183,7 +185,26 @@ class HibariEngine(Engine):
         self._model_name = voice.model
         self._model = model
         self._speed = speed
+        """The speed given to hibari's model (1: its own pace)."""
         self._seed = seed
+        self._rate = rate.Rate(sample_rate=self.sample_rate)
+
+    def _set_speed(self, voice: Voice) -> None:
+        """Set hibari's own speed (and any time-stretch) so that the speech follows *voice*'s
+        speed: hibari's control is not proportional (asked 1.2 and 2.0, heart spoke 1.08
+        and 1.78 times as fast), so it is calibrated as Piper's is."""
+
+        def speak(scale: float) -> np.ndarray:
+            return self._speak(rate.CALIBRATION_TEXT, _model_speed(1.0 / scale))
+
+        from importlib.metadata import version
+
+        stat = self._model.stat()
+        identity = {"engine": self.name, "model_file": [str(self._model.resolve()), stat.st_size],
+                    "hibari": version("hibari-tts"), "seed": self._seed}  # fmt: skip
+        self._rate = rate.calibrate(speak, voice.speed, self.sample_rate, name=voice.name,
+                                    identity=identity)  # fmt: skip
+        self._speed = _model_speed(1.0 / self._rate.scale)
 
     @classmethod
     def model_status(cls, voice: Voice) -> str:
@@ -257,10 +278,6 @@ class HibariEngine(Engine):
                               "pip install hibari-tts")  # fmt: skip
         model, british = resolve_model(voice)
         use_cuda = _use_cuda(device)
-        speed = min(MAX_SPEED, max(MIN_SPEED, voice.speed))
-        if speed != voice.speed:
-            logger.warning("hibari speaks at %g to %g times its pace: speed %g is taken as %g",
-                           MIN_SPEED, MAX_SPEED, voice.speed, speed)  # fmt: skip
         from hibari import Hibari
 
         threads = engine_threads(concurrent=not use_cuda)
@@ -273,18 +290,24 @@ class HibariEngine(Engine):
         except Exception as exc:  # onnxruntime raises its own exception types
             raise EngineError(f"cannot load hibari voice {model}: {exc}") from None
         seed = DEFAULT_SEED if voice.seed is None else voice.seed
-        engine = cls(tts, voice, model, speed, seed)
+        engine = cls(tts, voice, model, 1.0, seed)
         engine.concurrent = not use_cuda
+        if voice.speed != 1.0:
+            engine._set_speed(voice)
         return engine
 
     def synthesize(self, text: str) -> np.ndarray:
+        return self._rate.apply(self._speak(text, self._speed))
+
+    def _speak(self, text: str, speed: float) -> np.ndarray:
+        """*text* spoken by hibari's model at its own *speed*."""
         tts = self._tts
         with self._g2p:
             phonemes = tts.phonemize(text)
         # A generator per call, from the seed: a sentence sounds the same wherever it falls
         # and whichever thread speaks it.
         rng = np.random.default_rng(self._seed)
-        parts = [tts.from_ids(tts.ids(ps), self._speed, rng) for ps in phonemes]
+        parts = [tts.from_ids(tts.ids(ps), speed, rng) for ps in phonemes]
         if not parts:
             return np.zeros(0, dtype=np.float32)
         audio = np.concatenate(parts).astype(np.float32, copy=False).reshape(-1)
@@ -300,8 +323,15 @@ class HibariEngine(Engine):
             "model_file": [self._model.name, stat.st_size],
             "hibari": version("hibari-tts"),
             "speed": self._speed,
+            **({"stretch": self._rate.stretch} if self._rate.stretch != 1.0 else {}),
             "seed": self._seed,
         }
+
+
+def _model_speed(speed: float) -> float:
+    """*speed* within what hibari's model is trained for, :data:`MIN_SPEED` to
+    :data:`MAX_SPEED`."""
+    return min(MAX_SPEED, max(MIN_SPEED, speed))
 
 
 def _session(model: Path, threads: int, *, cuda: bool) -> Any:
