@@ -66,12 +66,14 @@ _BUILTIN = {
     "piper": "narrator.engines.piper:PiperEngine",
     "coqui": "narrator.engines.coqui:CoquiEngine",
     "hibari": "narrator.engines.hibari:HibariEngine",
+    "kokoro": "narrator.engines.kokoro:KokoroEngine",
 }
 COQUI_INSTALL_HINT = f'install it with: pip install "{DISTRIBUTION}[coqui]"'
 """How to add the Coqui engine to an installed narrator (the ``coqui`` extra)."""
 
 _INSTALL_HINTS = {
     "coqui": COQUI_INSTALL_HINT,
+    "kokoro": f'install it with: pip install "{DISTRIBUTION}[kokoro]"',
 }
 _registered: dict[str, type[Engine]] = {}
 
