@@ -347,6 +347,23 @@ MAX_CALLS = 4
 """Calls a concurrent engine runs at once at most (each holds a sentence's activations)."""
 
 
+def onnx_cuda(device: str) -> bool:
+    """Whether an ONNX Runtime engine runs on CUDA for *device* (``auto``, ``cpu`` or
+    ``cuda``): auto takes CUDA where onnxruntime has its provider; ``cuda`` without it is
+    an :class:`OptionError`."""
+    if device == "cpu":
+        return False
+    import onnxruntime
+
+    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    if device == "cuda" and not has_cuda:
+        raise OptionError(
+            "--device cuda: onnxruntime has no CUDA provider here; install onnxruntime-gpu "
+            "on a machine with an NVIDIA GPU, or use --device cpu"
+        )
+    return has_cuda
+
+
 def engine_threads(concurrent: bool = False) -> int:
     """The CPU threads each engine call uses: ``$NARRATOR_ENGINE_THREADS``, else the
     cores (up to :data:`MAX_ENGINE_THREADS`), shared among :data:`MAX_CALLS` calls

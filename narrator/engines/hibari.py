@@ -30,7 +30,7 @@ import numpy as np
 import platformdirs
 
 from ..destinations import SCRATCH_SUFFIX, remove_stale, scratch_prefix
-from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
+from ..errors import EngineError, ModelNotFoundError, VoiceError
 from ..voices import Voice
 from . import (
     BUNDLED,
@@ -41,6 +41,7 @@ from . import (
     UNAVAILABLE,
     Engine,
     engine_threads,
+    onnx_cuda,
     require_network,
 )
 from . import speed as rate
@@ -277,7 +278,7 @@ class HibariEngine(Engine):
             raise EngineError("the hibari engine needs the package hibari-tts: "
                               "pip install hibari-tts")  # fmt: skip
         model, british = resolve_model(voice)
-        use_cuda = _use_cuda(device)
+        use_cuda = onnx_cuda(device)
         from hibari import Hibari
 
         threads = engine_threads(concurrent=not use_cuda)
@@ -345,17 +346,3 @@ def _session(model: Path, threads: int, *, cuda: bool) -> Any:
     if cuda:
         providers.insert(0, ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"}))
     return onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
-
-
-def _use_cuda(device: str) -> bool:
-    if device == "cpu":
-        return False
-    import onnxruntime
-
-    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-    if device == "cuda" and not has_cuda:
-        raise OptionError(
-            "--device cuda: onnxruntime has no CUDA provider here; install onnxruntime-gpu "
-            "on a machine with an NVIDIA GPU, or use --device cpu"
-        )
-    return has_cuda

@@ -45,7 +45,7 @@ import numpy as np
 import platformdirs
 
 from ..destinations import SCRATCH_SUFFIX, remove_stale, scratch_prefix
-from ..errors import EngineError, ModelNotFoundError, OptionError, VoiceError
+from ..errors import EngineError, ModelNotFoundError, VoiceError
 from ..voices import Voice
 from . import (
     BUNDLED,
@@ -55,6 +55,7 @@ from . import (
     NETWORK_TIMEOUT,
     Engine,
     engine_threads,
+    onnx_cuda,
 )
 from . import speed as rate
 
@@ -362,20 +363,6 @@ def resolve_model(voice: Voice) -> Path:
     return local
 
 
-def _use_cuda(device: str) -> bool:
-    if device == "cpu":
-        return False
-    import onnxruntime
-
-    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-    if device == "cuda" and not has_cuda:
-        raise OptionError(
-            "--device cuda: onnxruntime has no CUDA provider here; install onnxruntime-gpu "
-            "on a machine with an NVIDIA GPU, or use --device cpu"
-        )
-    return has_cuda
-
-
 class _EspeakG2P:
     """espeak-ng phonemes (piper's bridge) in Kokoro's alphabet, after misaki's EspeakG2P."""
 
@@ -501,7 +488,7 @@ class KokoroEngine(Engine):
         style = sum(w * load_style(n, voice.name) for n, w in blend)
         model = resolve_model(voice)
         g2p = _g2p(voice.language)
-        use_cuda = _use_cuda(device)
+        use_cuda = onnx_cuda(device)
         import onnxruntime
 
         options = onnxruntime.SessionOptions()

@@ -28,7 +28,7 @@ import platformdirs
 
 from ..cache import ClipCache
 from ..destinations import SCRATCH_SUFFIX, remove_stale, scratch_prefix
-from ..errors import EngineError, ModelNotFoundError, NarratorError, OptionError, VoiceError
+from ..errors import EngineError, ModelNotFoundError, NarratorError, VoiceError
 from ..voices import Voice
 from . import (
     BUNDLED,
@@ -39,6 +39,7 @@ from . import (
     Engine,
     check_number_option,
     engine_threads,
+    onnx_cuda,
     require_network,
 )
 from . import speed as rate
@@ -214,7 +215,7 @@ class PiperEngine(Engine):
         for key in OPTIONS:
             check_number_option(voice, key, *NOISE_RANGE)
         model = resolve_model(voice)
-        use_cuda = _use_cuda(device)
+        use_cuda = onnx_cuda(device)
         from piper import PiperConfig, PiperVoice
 
         threads = engine_threads(concurrent=not use_cuda)
@@ -389,20 +390,6 @@ def _cpu_identity() -> str:
         return platform.machine() + "".join(sorted(set(lines)))
     except OSError:
         return f"{platform.machine()} {platform.processor()}"
-
-
-def _use_cuda(device: str) -> bool:
-    if device == "cpu":
-        return False
-    import onnxruntime
-
-    has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-    if device == "cuda" and not has_cuda:
-        raise OptionError(
-            "--device cuda: onnxruntime has no CUDA provider here; install onnxruntime-gpu "
-            "on a machine with an NVIDIA GPU, or use --device cpu"
-        )
-    return has_cuda
 
 
 def _speaker_id(voice: Voice, config: Any) -> int | None:
