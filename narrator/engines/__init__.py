@@ -21,7 +21,7 @@ import math
 import threading
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from functools import cache
 from importlib.metadata import entry_points
@@ -158,6 +158,16 @@ class Engine(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model's resources."""
+
+
+def check_option_names(voice: Voice, engine: str, allowed: Mapping[str, str]) -> None:
+    """Raise :class:`VoiceError` when *voice*'s ``[options]`` has a key *engine* does not
+    take; *allowed* maps each key it takes to what it does, for the message."""
+    unknown = sorted(set(voice.options) - set(allowed))
+    if unknown:
+        listed = "; ".join(f"{key}: {text}" for key, text in allowed.items())
+        raise VoiceError(f"voice {voice.name!r}: unknown {engine} option(s) "
+                         f"{', '.join(unknown)} (allowed: {listed})")  # fmt: skip
 
 
 def check_number_option(

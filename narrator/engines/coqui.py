@@ -51,6 +51,7 @@ from . import (
     Engine,
     batch_size,
     check_number_option,
+    check_option_names,
     engine_threads,
     require_network,
 )
@@ -337,13 +338,7 @@ def resolve_model(voice: Voice) -> ModelFiles:
 
 
 def _check_options(voice: Voice) -> dict[str, Any]:
-    unknown = sorted(set(voice.options) - set(OPTIONS))
-    if unknown:
-        allowed = "; ".join(f"{k}: {text}" for k, (*_, text) in OPTIONS.items())
-        raise VoiceError(
-            f"voice {voice.name!r}: unknown coqui option(s) {', '.join(unknown)} "
-            f"(allowed: {allowed})"
-        )
+    check_option_names(voice, "coqui", {key: text for key, (*_, text) in OPTIONS.items()})
     for key, (whole, low, high, _) in OPTIONS.items():
         check_number_option(voice, key, low, high, whole=whole)
     return dict(voice.options)

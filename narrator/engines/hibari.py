@@ -40,6 +40,7 @@ from . import (
     NETWORK_TIMEOUT,
     UNAVAILABLE,
     Engine,
+    check_option_names,
     engine_threads,
     onnx_cuda,
     require_network,
@@ -267,11 +268,7 @@ class HibariEngine(Engine):
 
     @classmethod
     def load(cls, voice: Voice, *, device: str = "auto") -> HibariEngine:
-        unknown = sorted(set(voice.options) - set(OPTIONS))
-        if unknown:
-            allowed = "; ".join(f"{k}: {v}" for k, v in OPTIONS.items())
-            raise VoiceError(f"voice {voice.name!r}: unknown hibari option(s) "
-                             f"{', '.join(unknown)} (allowed: {allowed})")  # fmt: skip
+        check_option_names(voice, "hibari", OPTIONS)
         if not isinstance(voice.options.get("british", False), bool):
             raise VoiceError(f"voice {voice.name!r}: [options] british must be true or false")
         if _package_dir() is None:

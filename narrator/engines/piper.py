@@ -38,6 +38,7 @@ from . import (
     NETWORK_TIMEOUT,
     Engine,
     check_number_option,
+    check_option_names,
     engine_threads,
     onnx_cuda,
     require_network,
@@ -207,11 +208,7 @@ class PiperEngine(Engine):
 
     @classmethod
     def load(cls, voice: Voice, *, device: str = "auto") -> PiperEngine:
-        unknown = sorted(set(voice.options) - set(OPTIONS))
-        if unknown:
-            allowed = "; ".join(f"{k}: {v}" for k, v in OPTIONS.items())
-            raise VoiceError(f"voice {voice.name!r}: unknown piper option(s) "
-                             f"{', '.join(unknown)} (allowed: {allowed})")  # fmt: skip
+        check_option_names(voice, "piper", OPTIONS)
         for key in OPTIONS:
             check_number_option(voice, key, *NOISE_RANGE)
         model = resolve_model(voice)
