@@ -39,6 +39,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.test_roundtrip import word_errors  # noqa: E402 (after the path is set)
+
 TEXTS = ROOT / "benchmarks" / "texts"
 WHISPER_RATE = 16_000
 
@@ -110,18 +112,6 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.replace("-", " "))
 
 
-def errors(reference: list[str], hypothesis: list[str]) -> int:
-    """Word-level edit distance."""
-    previous = list(range(len(hypothesis) + 1))
-    for i, ref in enumerate(reference, start=1):
-        current = [i]
-        for j, hyp in enumerate(hypothesis, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1,
-                               previous[j - 1] + (ref != hyp)))  # fmt: skip
-        previous = current
-    return previous[-1]
-
-
 def spoken(path: Path) -> str:
     """What narrator says for the text in *path*."""
     from narrator.text import split_text
@@ -151,7 +141,7 @@ def score(results: list[dict[str, Any]], texts: Path) -> list[dict[str, Any]]:
                                              condition_on_previous_text=False)  # fmt: skip
             heard = " ".join(s.text.strip() for s in segments)
             reference = words(spoken(texts / name))
-            miss = errors(reference, words(heard))
+            miss = word_errors(reference, words(heard))
             wrong, total = wrong + miss, total + len(reference)
             ovrl = float(dnsmos.run(at_16k, WHISPER_RATE)["ovrl_mos"])
             mos.append(ovrl)
@@ -187,7 +177,7 @@ def main() -> None:
             wrong = total = 0
             for name, cell in row["per_text"].items():
                 reference = words(spoken(args.texts / name))
-                miss = errors(reference, words(cell["transcript"]))
+                miss = word_errors(reference, words(cell["transcript"]))
                 cell["wer"] = miss / len(reference)
                 wrong, total = wrong + miss, total + len(reference)
             row["wer"] = wrong / total

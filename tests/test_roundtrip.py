@@ -75,8 +75,9 @@ def normalize(text: str) -> list[str]:
     return words
 
 
-def word_error_rate(reference: list[str], hypothesis: list[str]) -> float:
-    """(substitutions + deletions + insertions) / words in *reference*."""
+def word_errors(reference: list[str], hypothesis: list[str]) -> int:
+    """Substitutions + deletions + insertions: the word-level edit distance (also used by
+    ``benchmarks/bench_voices.py``)."""
     previous = list(range(len(hypothesis) + 1))
     for i, ref in enumerate(reference, start=1):
         current = [i]
@@ -84,7 +85,12 @@ def word_error_rate(reference: list[str], hypothesis: list[str]) -> float:
             current.append(min(previous[j] + 1, current[j - 1] + 1,
                                previous[j - 1] + (ref != hyp)))  # fmt: skip
         previous = current
-    return previous[-1] / max(1, len(reference))
+    return previous[-1]
+
+
+def word_error_rate(reference: list[str], hypothesis: list[str]) -> float:
+    """(substitutions + deletions + insertions) / words in *reference*."""
+    return word_errors(reference, hypothesis) / max(1, len(reference))
 
 
 def problems(transcript: str) -> list[str]:
