@@ -161,6 +161,72 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
     )  # fmt: skip
 
 
+# --- Books (issue 13): input formats, and the options of EPUB/HTML/PDF input -------------
+
+
+def _book_options(command: Any) -> Any:
+    """``--input-format``, ``--extract/--no-extract``, ``--skip-notes`` and ``--chapters``."""
+    for option in reversed([
+        click.option(
+            "--input-format", "input_format", default=None, metavar="FORMAT",
+            help="Read INPUT as text, markdown, html, epub or pdf. [default: from the "
+                 "suffix; text for stdin]",
+        ),
+        click.option(
+            "--extract/--no-extract", default=None,
+            help="HTML: read only the page's main article, not menus, banners and footers. "
+                 "[default: on for HTML files, off for EPUB chapters]",
+        ),
+        click.option("--skip-notes", is_flag=True,
+                     help="Leave footnotes and endnotes out (their marks are never read)."),
+        click.option(
+            "--chapters", "chapter_spec", default=None, metavar="LIST",
+            help="Only these chapters, by the numbers `narrator chapters` lists: 3-7,10.",
+        ),
+    ]):  # fmt: skip
+        command = option(command)
+    return command
+
+
+def _load_document(
+    input: str,
+    input_format: str | None,
+    max_input: int,
+    extract: bool | None = None,
+    skip_notes: bool = False,
+    chapter_spec: str | None = None,
+) -> Any:
+    """INPUT read as a :class:`narrator.books.Document`, cut to ``--chapters``."""
+    from .books import load
+
+    document = load(input, input_format, max_bytes=max_input, extract=extract,
+                    skip_notes=skip_notes)  # fmt: skip
+    if chapter_spec is not None:
+        from .books.chapters import select
+
+        document = select(document, chapter_spec)
+    return document
+
+
+def _read_cover(path: Path | None) -> bytes | None:
+    """The image ``--cover`` names, checked to be a JPEG or PNG."""
+    if path is None:
+        return None
+    from .errors import InputError
+    from .rendering import cover_type
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"--cover {path}: cannot read it ({exc.strerror or exc})") from None
+    if cover_type(data) is None:
+        raise InputError(f"--cover {path}: is not a JPEG or PNG image")
+    return data
+
+
+# --- end of the book options --------------------------------------------------------------
+
+
 @cli.command()
 @click.argument("input", metavar="INPUT", type=str)
 @click.option("-o", "--output", metavar="FILE",
@@ -273,6 +339,14 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
     is_flag=True,
     help="Print a JSON summary on stdout at the end (needs -o FILE).",
 )
+@_book_options
+@click.option(
+    "--cover",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Cover image (JPEG or PNG) to embed, instead of the book's own.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress or messages, only errors.")
 @click.option("--verbose", count=True, help="More messages on stderr (twice for debug).")
 def read(
@@ -281,9 +355,12 @@ def read(
     sentence_pause: float, paragraph_pause: float, scene_pause: float, heading_pause: float,
     loudness: float, true_peak: float, fmt: str | None, bitrate: str, title: str | None,
     lexicon: Path | None, max_input: int, author: str | None, subtitles: Path | None,
-    split_chapters: bool, jobs: int, no_cache: bool, as_json: bool, quiet: bool, verbose: int,
+    split_chapters: bool, jobs: int, no_cache: bool, as_json: bool, input_format: str | None,
+    extract: bool | None, skip_notes: bool, chapter_spec: str | None, cover: Path | None,
+    quiet: bool, verbose: int,
 ) -> None:  # fmt: skip
-    """Narrate INPUT (a text or Markdown file, or - for stdin) into one audio file."""
+    """Narrate INPUT (a text, Markdown, HTML, EPUB or PDF file, or - for stdin) into one
+    audio file."""
     from .engines import load_engine_in_background
     from .voices import load_voice
 
@@ -299,22 +376,27 @@ def read(
         output = Path(input).with_suffix(f".{fmt or 'mp3'}").name
     audio_format = _output_format(output, fmt)
     tags = {key: value for key, value in (("title", title), ("author", author)) if value}
+    from .books import input_format as format_of
+
+    format_of(input, input_format)  # an unknown --input-format fails before anything loads
     rendering = Rendering(
         sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
         heading_pause=heading_pause, scene_pause=scene_pause, loudness=loudness,
         true_peak=true_peak, format=audio_format, bitrate=kbps, tags=tags,
+        cover=_read_cover(cover),
     )  # fmt: skip
     _accept_license(accept_coqui_license)
     from .language import AUTO_VOICE, auto_voice
     from .text import open_input
 
-    text = None
+    def document_of() -> Any:
+        return _load_document(input, input_format, max_input, extract, skip_notes, chapter_spec)
+
+    document = None
     if voice == AUTO_VOICE:  # the text decides the voice: read it first
-        with open_input(input) as early:
-            text = early.read(max_input)
-    chosen = (auto_voice(text) if text is not None else load_voice(voice)).with_options(
-        speaker=speaker, speed=speed, speaker_wav=speaker_wav, seed=seed
-    )
+        document = document_of()
+    chosen = auto_voice(document.text) if document is not None else load_voice(voice)
+    chosen = chosen.with_options(speaker=speaker, speed=speed, speaker_wav=speaker_wav, seed=seed)
     if as_json and output == STDOUT:
         raise click.UsageError("--json prints the summary on stdout, so it needs -o FILE")
     if output == STDOUT and sys.stdout is None:
@@ -323,21 +405,20 @@ def read(
     if stream is not None and stream.isatty():
         raise click.UsageError("refusing to write audio to a terminal; redirect standard output")
     # A missing file, a folder or a closed stdin fails now; the input is read once, later.
-    source = open_input(input) if text is None else None
+    if document is None:
+        open_input(input).close()  # (standard input is left open)
     # The model loads (mostly outside the GIL) while the rest of narrator is imported
     # and the text is read and split.
     engine = load_engine_in_background(chosen, device=device)
     from .pipeline import narrate
 
-    if source is not None:
-        with source:
-            text = source.read(max_input)
-    assert text is not None
+    if document is None:
+        document = document_of()
     show = not quiet and sys.stderr is not None and sys.stderr.isatty()
     started = time.perf_counter()
     with _Progress(show) as progress:
         result = narrate(
-            text, stream if stream is not None else output, voice=chosen, rendering=rendering,
+            document, stream if stream is not None else output, voice=chosen, rendering=rendering,
             device=device, engine=engine, progress=progress.update,
             fallback_title=None if input == STDIN else _title_from_name(input),
             cache=not no_cache, jobs=jobs, subtitles=subtitles, split_chapters=split_chapters,
@@ -463,21 +544,34 @@ class _Progress:
     count=True,
     help="Report text that cannot be spoken, with its position (twice for debug).",
 )
+@_book_options
+@click.option(
+    "--places", is_flag=True,
+    help="Start each line with the segment's place in the source and a tab "
+         "(ch03.xhtml, paragraph 14; page 12; line 7).",
+)  # fmt: skip
 def split(
     input: str, voice: str, sentence_pause: float, paragraph_pause: float,
     heading_pause: float, scene_pause: float, lexicon: Path | None, max_input: int,
-    as_json: bool, verbose: int,
+    as_json: bool, verbose: int, input_format: str | None, extract: bool | None,
+    skip_notes: bool, chapter_spec: str | None, places: bool,
 ) -> None:  # fmt: skip
     """Show how INPUT is split into spoken segments, without synthesizing."""
+    from .books import input_format as format_of
     from .engines import engine_class
     from .errors import EngineError
-    from .language import AUTO_VOICE, auto_voice, language_mismatch
-    from .text import read_text, split_text
+    from .language import AUTO_VOICE, auto_voice, language_mismatch, text_language
+    from .text import split_text
     from .voices import load_voice
 
     _setup_logging(verbose, False)
-    text = read_text(input, max_bytes=max_input) if voice == AUTO_VOICE else None
-    chosen = auto_voice(text) if text is not None else load_voice(voice)
+    format_of(input, input_format)
+
+    def document_of() -> Any:
+        return _load_document(input, input_format, max_input, extract, skip_notes, chapter_spec)
+
+    document = document_of() if voice == AUTO_VOICE else None
+    chosen = auto_voice(document.text) if document is not None else load_voice(voice)
     rendering = Rendering(sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
                           heading_pause=heading_pause, scene_pause=scene_pause)  # fmt: skip
     try:
@@ -486,18 +580,70 @@ def split(
         # preset (VoiceError: an unknown engine, a bad option) is an error (exit 3)
         logger.warning("%s; chunks are shown as if the engine took any length", exc)
         limit = None
-    if text is None:
-        text = read_text(input, max_bytes=max_input)
-    mismatch = language_mismatch(text, chosen)
+    if document is None:
+        document = document_of()
+    mismatch = language_mismatch(document.text, chosen, language=document.language)
     if mismatch is not None:
         logger.warning("%s", mismatch)
-    segments = split_text(text, language=chosen.language, rendering=rendering,
-                          lexicon=[lexicon, chosen.lexicon_path()], limit=limit)  # fmt: skip
+    segments = split_text(document.text, language=text_language(chosen.language,
+                          document.language), rendering=rendering,
+                          lexicon=[lexicon, chosen.lexicon_path()], limit=limit,
+                          where=document.place)  # fmt: skip
+
+    def place(segment: Any) -> str:
+        return document.place(segment.line) or f"line {segment.line}"
+
     if as_json:
-        click.echo(json.dumps([s.to_dict() for s in segments], indent=2, ensure_ascii=False))
+        listed = [{**s.to_dict(), "place": place(s)} for s in segments]
+        click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
         return
     for segment in segments:
-        click.echo(segment.text)
+        click.echo(f"{place(segment)}\t{segment.text}" if places else segment.text)
+
+
+# --- Books (issue 13): the chapters command -------------------------------------------------
+
+
+@cli.command()
+@click.argument("input", metavar="INPUT", type=str)
+@_voice_option("Voice preset, whose pace estimates the minutes.")
+@click.option("--speed", type=_FloatRange(0.25, 4.0), default=None,
+              help="Speaking rate, as for `narrator read`.")  # fmt: skip
+@click.option(
+    "--input-format",
+    "input_format",
+    default=None,
+    metavar="FORMAT",
+    help="Read INPUT as text, markdown, html, epub or pdf. [default: from the suffix]",
+)
+@click.option("--extract/--no-extract", default=None, help="HTML: only the main article.")
+@click.option("--skip-notes", is_flag=True, help="Leave footnotes and endnotes out.")
+@_max_input_option
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON array: number, title, words, minutes, place.")  # fmt: skip
+def chapters(
+    input: str, voice: str, speed: float | None, input_format: str | None,
+    extract: bool | None, skip_notes: bool, max_input: int, as_json: bool,
+) -> None:  # fmt: skip
+    """List INPUT's chapters: number (for --chapters), title, words, estimated minutes.
+
+    The minutes are the words over the voice's engine's measured pace (words per minute
+    of narration, pauses included), divided by the voice's speed."""
+    from .books.chapters import listing, words_per_minute
+    from .language import AUTO_VOICE
+    from .voices import load_voice
+
+    document = _load_document(input, input_format, max_input, extract, skip_notes)
+    chosen = None if voice == AUTO_VOICE else load_voice(voice).with_options(speed=speed)
+    pace = words_per_minute(chosen.engine if chosen else "", chosen.speed if chosen else 1.0)
+    listed = listing(document)
+    if as_json:
+        click.echo(json.dumps([c.to_dict(pace) for c in listed], indent=2, ensure_ascii=False))
+        return
+    width = max(len(c.title) for c in listed) if listed else 5
+    for chapter in listed:
+        _say(f"{chapter.number:>4}  {chapter.title:<{width}}  {chapter.words:>7} words  "
+             f"{chapter.minutes(pace):>6.1f} min", err=False)  # fmt: skip
 
 
 @cli.group(invoke_without_command=True)

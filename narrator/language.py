@@ -150,16 +150,33 @@ def auto_voice(text: str) -> Voice:
     return voice
 
 
-def language_mismatch(text: str, voice: Voice) -> str | None:
+def language_mismatch(text: str, voice: Voice, *, language: str | None = None) -> str | None:
     """One line saying that *text* is not in *voice*'s language, naming a preset that fits;
-    ``None`` when they agree, when the language is unclear, or without lingua."""
+    ``None`` when they agree, when the language is unclear, or without lingua.
+
+    *language* is the language the text declares (a book's ``dc:language``): it is
+    taken as it is, without detection."""
+    if language:
+        code = base_language(language)
+        if code == base_language(voice.language):
+            return None
+        name = language_name(code)
+        message = (f"the book is in {name} ({language}) but the voice {voice.name} speaks "
+                   f"{voice.language}")  # fmt: skip
+        return _fitting_voice(message, code, name)
     if not detection_available():
         return None
-    code = detect_language(text)
-    if code is None or code == base_language(voice.language):
+    detected = detect_language(text)
+    if detected is None or detected == base_language(voice.language):
         return None
+    code = detected
     name = language_name(code)
     message = f"the text looks {name} ({code}) but the voice {voice.name} speaks {voice.language}"
+    return _fitting_voice(message, code, name)
+
+
+def _fitting_voice(message: str, code: str, name: str) -> str:
+    """*message*, and the voice to use for *code* instead (or how to get one)."""
     installed = voices_for(code)
     if installed:
         return f"{message}; for {name}, use --voice {installed[0].name}"
@@ -168,3 +185,11 @@ def language_mismatch(text: str, voice: Voice) -> str | None:
         return (f"{message}; for {name}, download a voice with: "
                 f"narrator voices download {presets[0].name}")  # fmt: skip
     return f"{message}; no voice preset speaks {name}"
+
+
+def text_language(voice_language: str, book_language: str | None) -> str:
+    """The language the text is split and normalized in: the book's own when it declares
+    one the voice does not speak, else the voice's (``en_US`` is more precise than ``en``)."""
+    if book_language and base_language(book_language) != base_language(voice_language):
+        return book_language.replace("-", "_")
+    return voice_language

@@ -168,7 +168,7 @@ def master(
             ceiling -= peak - peak_limit + 0.1
         aim += rendering.loudness - loudness
         gain = _plan_gain(blocks, rate, aim, ceiling)
-    write_tags(destination, rendering.format, rendering.tags, chapters)
+    write_tags(destination, rendering.format, rendering.tags, chapters, rendering.cover)
     return Mastered(loudness, peak, gain, attempt, ceiling)
 
 
@@ -190,7 +190,7 @@ def export_range(
     start = start // BLOCK * BLOCK
     sink = open_sink(destination, rendering.format, programme.sample_rate, rendering.bitrate)
     _render(programme, sink, rendering, mastered.gain, limiter, reduction, start, stop)
-    write_tags(destination, rendering.format, rendering.tags)
+    write_tags(destination, rendering.format, rendering.tags, cover=rendering.cover)
 
 
 def _measure_file(path: Path, fmt: AudioFormat, rate: int) -> tuple[float, float]:

@@ -868,7 +868,9 @@ class PieceMaster:
             logger.warning("loudness %.1f LUFS, true peak %.1f dBTP after %d passes",
                            loudness, peak, self.passes)  # fmt: skip
         self.form.write(destination, self._payloads(results), programme.length)
-        write_tags(destination, self.rendering.format, self.rendering.tags, chapters)
+        write_tags(
+            destination, self.rendering.format, self.rendering.tags, chapters, self.rendering.cover
+        )
         assert self.gain is not None
         return Mastered(loudness, peak, self.gain, self.passes, self.ceiling, len(results),
                         sum(made.found for made in results))  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import io
 import logging
@@ -20,15 +21,16 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from .books import Document
 from .cache import ClipCache
 from .destinations import NAME_MAX, SCRATCH_SUFFIX, Destinations, remove_stale, scratch_prefix
 from .encode import copy_to_stream, decode_blocks, read_blocks
 from .engines import DEVICES, Engine, engine_class, load_engine_in_background
 from .errors import InputError, OptionError, OutputError
-from .language import AUTO_VOICE, auto_voice, language_mismatch
+from .language import AUTO_VOICE, auto_voice, language_mismatch, text_language
 from .master import Mastered, Programme, export_range, master
 from .pieces import PieceMaster, PieceStore, piece_format
-from .rendering import AudioFormat, Rendering
+from .rendering import AudioFormat, Rendering, cover_type
 from .stitch import Span, Stitcher
 from .synthesis import SynthesisStats, Synthesizer
 from .text import Kind, Lexicon, Segment, split_text
@@ -166,7 +168,7 @@ class Narration:
 
 
 def narrate(
-    text: str,
+    text: str | Document,
     output: str | Path | BinaryIO | None = None,
     *,
     voice: str | Path | Voice | None = None,
@@ -202,19 +204,34 @@ def narrate(
     *lexicon* (a TOML file or a :class:`~narrator.text.Lexicon`) respells words
     before normalization; its entries win over the voice preset's own lexicon.
 
+    *text* may be a :class:`~narrator.books.Document` (from :func:`narrator.books.load`:
+    an EPUB, say): its title and authors become the title and author tags unless
+    *rendering* has them, its cover is embedded unless ``rendering.cover`` is set, its
+    language chooses the sentence splitter and number reading (with a warning when the
+    voice speaks another), its chapters (the table of contents) become the audio's
+    chapters, and what is not spoken is reported with its place in the source.
+
     Every destination (*output*, *subtitles*, the chapter files) is checked before
     synthesis, and all are moved into place together at the end (see
     :mod:`narrator.destinations`); none may be one of *inputs* (the files the text
     came from), the lexicon, the voice's files, or another destination.
     """
     started = time.perf_counter()
+    document = text if isinstance(text, Document) else None
+    if document is not None:
+        text = document.text
     _check_arguments(text, output, voice, rendering, device, engine, progress, fallback_title,
                      cache, jobs, subtitles, split_chapters, lexicon)  # fmt: skip
+    assert isinstance(text, str)
     voice = auto_voice(text) if voice == AUTO_VOICE else load_voice(voice)
-    mismatch = language_mismatch(text, voice)
+    book_language = document.language if document is not None else None
+    mismatch = language_mismatch(text, voice, language=book_language)
     if mismatch is not None:
         logger.warning("%s", mismatch)
+    language = text_language(voice.language, book_language)
     rendering = rendering or Rendering()
+    if document is not None:
+        rendering = _with_book(rendering, document)
     if isinstance(output, (str, Path)):
         fmt = AudioFormat.from_suffix(Path(output).suffix)
         if fmt is not None and fmt is not rendering.format:
@@ -247,12 +264,14 @@ def narrate(
         engine = engine or load_engine_in_background(voice, device=device)
         limit = engine_class(voice.engine).text_limit(voice)
     try:
-        segments = split_text(text, language=voice.language, rendering=rendering,
-                              lexicon=[lexicon, voice.lexicon_path()], limit=limit)  # fmt: skip
+        segments = split_text(text, language=language, rendering=rendering,
+                              lexicon=[lexicon, voice.lexicon_path()], limit=limit,
+                              where=document.place if document is not None else None)  # fmt: skip
         rendering = _with_default_tags(rendering, voice, segments, fallback_title)
+        starts = chapter_starts(document, segments) if document is not None else None
         planned = None
         if split_chapters and destination is not None:
-            planned = _plan_chapters(outputs, destination, segments)
+            planned = _plan_chapters(outputs, destination, segments, starts)
         clip_cache = ClipCache() if cache is True else (cache or None)
         synthesizer = Synthesizer(voice, device=device, engine=engine, cache=clip_cache,
                                   jobs=jobs)  # fmt: skip
@@ -267,11 +286,11 @@ def narrate(
             with outputs.writing():
                 if scratch is not None:
                     result = _produce(segments, scratch, voice, rendering, synthesizer,
-                                      progress, store, planned, outputs)  # fmt: skip
+                                      progress, store, planned, outputs, starts)  # fmt: skip
                     result.output = destination
                 else:
                     result = _to_memory_or_stream(segments, stream, voice, rendering,
-                                                  synthesizer, progress, store)  # fmt: skip
+                                                  synthesizer, progress, store, starts)  # fmt: skip
                 if subtitle_path is not None and subtitle_scratch is not None:
                     outputs.ready()
                     subtitle_scratch.write_text(render_subtitles(result.cues, subtitle_path),
@@ -348,12 +367,14 @@ def _to_memory_or_stream(
     synthesizer: Synthesizer,
     progress: Progress | None,
     store: PieceStore,
+    starts: list[tuple[str, int]] | None = None,
 ) -> Narration:
     """Narrate into a private temporary folder, then into memory or onto *output*."""
     remove_stale(Path(tempfile.gettempdir()))
     with tempfile.TemporaryDirectory(prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX) as folder:
         temporary = Path(folder) / f"narration.{rendering.format.value}"
-        result = _produce(segments, temporary, voice, rendering, synthesizer, progress, store)
+        result = _produce(segments, temporary, voice, rendering, synthesizer, progress, store,
+                          starts=starts)  # fmt: skip
         if output is None:
             result.audio = np.concatenate(list(read_blocks(temporary))).astype(np.float32)
         else:
@@ -422,6 +443,7 @@ def _produce(
     store: PieceStore,
     planned: _ChapterPlan | None = None,
     outputs: Destinations | None = None,
+    starts: list[tuple[str, int]] | None = None,
 ) -> Narration:
     rate = synthesizer.sample_rate
     programme = Programme(rate)
@@ -451,7 +473,7 @@ def _produce(
                     progress(ProgressEvent(done, len(segments), segment, programme.duration))
             programme.append(stitcher.tail())
             programme.finish()
-            found = chapters(segments, stitcher.spans, rate, programme.duration)
+            found = chapters(segments, stitcher.spans, rate, programme.duration, starts=starts)
             if outputs is not None:
                 outputs.ready()  # the scratch folders appear only now that audio is written
             if pieces is not None:
@@ -494,12 +516,18 @@ def _chapter_paths(base: Path, titles: list[str]) -> list[Path]:
     return paths
 
 
-def _plan_chapters(outputs: Destinations, base: Path, segments: list[Segment]) -> _ChapterPlan:
-    """The chapter files the headings of *segments* will make (see
-    :func:`~narrator.timeline.chapters`), added to *outputs*."""
-    headings = [s for s in segments if s.kind is Kind.HEADING]
-    titles = [s.source.strip() for s in headings]
-    if headings and headings[0].index > 0:
+def _plan_chapters(
+    outputs: Destinations,
+    base: Path,
+    segments: list[Segment],
+    starts: list[tuple[str, int]] | None = None,
+) -> _ChapterPlan:
+    """The chapter files the headings of *segments* (or the book's chapters, *starts*)
+    will make (see :func:`~narrator.timeline.chapters`), added to *outputs*."""
+    if starts is None:
+        starts = [(s.source.strip(), s.index) for s in segments if s.kind is Kind.HEADING]
+    titles = [title for title, _ in starts]
+    if starts and starts[0][1] > 0:
         titles.insert(0, OPENING_TITLE)
     paths = _chapter_paths(base, titles)
     return _ChapterPlan(base, {path: outputs.add(path, "chapter file") for path in paths})
@@ -559,3 +587,38 @@ def _with_default_tags(
     if "title" in tags:
         tags.setdefault("album", tags["title"])
     return replace(rendering, tags=tags)
+
+
+def chapter_starts(document: Document, segments: list[Segment]) -> list[tuple[str, int]] | None:
+    """Each of the book's chapters (its table of contents) as (title, index of its first
+    segment); None for a document without chapters of its own (its headings are)."""
+    if not document.chapters:
+        return None
+    starts: list[tuple[str, int]] = []
+    lines = [segment.line for segment in segments]
+    ordered = sorted(document.chapters, key=lambda c: c.line)
+    for number, chapter in enumerate(ordered):
+        end = ordered[number + 1].line if number + 1 < len(ordered) else None
+        first = bisect.bisect_left(lines, chapter.line)
+        if first < len(segments) and (end is None or lines[first] < end):
+            starts.append((chapter.title, first))
+    return starts
+
+
+def _with_book(rendering: Rendering, document: Document) -> Rendering:
+    """*rendering* with the book's title, authors and cover where it has none of its own."""
+    tags = dict(rendering.tags)
+    if document.title and "title" not in tags:
+        tags["title"] = document.title
+    if document.authors and "author" not in tags:
+        tags["author"] = ", ".join(document.authors)
+    cover = rendering.cover
+    if cover is None and document.cover is not None:
+        if cover_type(document.cover) is None:
+            logger.warning(
+                "the book's cover is %s, which narrator cannot embed (JPEG or PNG only); "
+                "give one with --cover", document.cover_type or "unknown",
+            )  # fmt: skip
+        else:
+            cover = document.cover
+    return replace(rendering, tags=tags, cover=cover)

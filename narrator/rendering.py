@@ -160,6 +160,10 @@ class Rendering:
     tags: dict[str, str] = field(default_factory=dict)
     """Metadata tags for the output file (title, artist, album, ...)."""
 
+    cover: bytes | None = field(default=None, repr=False)
+    """A cover image (JPEG or PNG) to embed: MP4 ``covr``, ID3 ``APIC``, a FLAC or Vorbis
+    comment picture."""
+
     def __post_init__(self) -> None:
         for name in ("sentence_pause", "paragraph_pause", "heading_pause", "scene_pause",
                      "lead_in", "tail"):  # fmt: skip
@@ -184,6 +188,10 @@ class Rendering:
             isinstance(k, str) and isinstance(v, str) for k, v in self.tags.items()
         ):
             raise OptionError(f"tags must be a dict of strings to strings, not {self.tags!r}")
+        if self.cover is not None and (
+            not isinstance(self.cover, bytes) or cover_type(self.cover) is None
+        ):
+            raise OptionError("the cover must be the bytes of a JPEG or PNG image")
 
     def pause_after(self, boundary: Boundary) -> float:
         """Seconds of silence after a segment that ends at *boundary*."""
@@ -247,3 +255,13 @@ def parse_bitrate(value: str | int) -> int:
         shown = value if len(str(value)) <= 20 else f"{str(value)[:20]}..."
         raise OptionError(f"bitrate {shown!r} is not a number of kbit/s such as 96k")
     return int(match.group(1))
+
+
+def cover_type(data: bytes) -> str | None:
+    """The media type of a cover image narrator can embed (``image/jpeg``, ``image/png``),
+    told from its first bytes; None for anything else."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .rendering import AudioFormat
+from .rendering import AudioFormat, cover_type
 from .timeline import Chapter
 
 _ID3 = {
@@ -30,22 +30,31 @@ _MP4 = {
 
 
 def write_tags(
-    path: Path, fmt: AudioFormat, tags: dict[str, str], chapters: Sequence[Chapter] = ()
+    path: Path,
+    fmt: AudioFormat,
+    tags: dict[str, str],
+    chapters: Sequence[Chapter] = (),
+    cover: bytes | None = None,
 ) -> None:
-    """Write *tags* and *chapters* into the file at *path*."""
+    """Write *tags*, *chapters* and the *cover* image (JPEG or PNG) into the file at *path*."""
     tags = {k: v for k, v in tags.items() if v}
     if fmt in (AudioFormat.MP3, AudioFormat.WAV):
-        _write_id3(path, fmt, tags, chapters)
+        _write_id3(path, fmt, tags, chapters, cover)
     elif fmt in (AudioFormat.M4A, AudioFormat.M4B):
-        _write_mp4(path, tags)
+        _write_mp4(path, tags, cover)
     else:
-        _write_vorbis(path, fmt, tags, chapters)
+        _write_vorbis(path, fmt, tags, chapters, cover)
 
 
-def _id3_frames(tags: dict[str, str], chapters: Sequence[Chapter]) -> list[object]:
+def _id3_frames(
+    tags: dict[str, str], chapters: Sequence[Chapter], cover: bytes | None = None
+) -> list[object]:
     from mutagen import id3
 
     frames: list[object] = []
+    if cover is not None:
+        frames.append(id3.APIC(encoding=3, mime=cover_type(cover), type=id3.PictureType.COVER_FRONT,
+                               desc="Cover", data=cover))  # fmt: skip
     for key, value in tags.items():
         frame_id = _ID3.get(key, f"TXXX:{key.upper()}")
         if frame_id.startswith("TXXX:"):
@@ -70,11 +79,15 @@ def _id3_frames(tags: dict[str, str], chapters: Sequence[Chapter]) -> list[objec
 
 
 def _write_id3(
-    path: Path, fmt: AudioFormat, tags: dict[str, str], chapters: Sequence[Chapter]
+    path: Path,
+    fmt: AudioFormat,
+    tags: dict[str, str],
+    chapters: Sequence[Chapter],
+    cover: bytes | None = None,
 ) -> None:
     from mutagen import id3
 
-    frames = _id3_frames(tags, chapters)
+    frames = _id3_frames(tags, chapters, cover)
     if not frames:
         return
     if fmt is AudioFormat.WAV:
@@ -94,8 +107,8 @@ def _write_id3(
     tag.save(path, v2_version=4)
 
 
-def _write_mp4(path: Path, tags: dict[str, str]) -> None:
-    from mutagen.mp4 import MP4, MP4FreeForm
+def _write_mp4(path: Path, tags: dict[str, str], cover: bytes | None = None) -> None:
+    from mutagen.mp4 import MP4, MP4Cover, MP4FreeForm
 
     mp4 = MP4(path)
     if mp4.tags is None:
@@ -109,11 +122,18 @@ def _write_mp4(path: Path, tags: dict[str, str]) -> None:
         elif atom is not None:
             mp4.tags[atom] = [value]
         mp4.tags[f"----:com.apple.iTunes:{key.upper()}"] = [MP4FreeForm(value.encode("utf-8"))]
+    if cover is not None:
+        kind = MP4Cover.FORMAT_PNG if cover_type(cover) == "image/png" else MP4Cover.FORMAT_JPEG
+        mp4.tags["covr"] = [MP4Cover(cover, imageformat=kind)]
     mp4.save()
 
 
 def _write_vorbis(
-    path: Path, fmt: AudioFormat, tags: dict[str, str], chapters: Sequence[Chapter]
+    path: Path,
+    fmt: AudioFormat,
+    tags: dict[str, str],
+    chapters: Sequence[Chapter],
+    cover: bytes | None = None,
 ) -> None:
     import mutagen
 
@@ -127,7 +147,44 @@ def _write_vorbis(
     for number, chapter in enumerate(chapters, start=1):
         audio[f"CHAPTER{number:03d}"] = _clock(chapter.start)
         audio[f"CHAPTER{number:03d}NAME"] = chapter.title
+    if cover is not None:
+        _add_picture(audio, fmt, cover)
     audio.save()
+
+
+def _picture(cover: bytes) -> object:
+    """A FLAC picture block (front cover) of *cover*, with its size when Pillow can tell it."""
+    from mutagen.flac import Picture
+
+    picture = Picture()
+    picture.type = 3  # front cover
+    picture.mime = cover_type(cover) or "image/jpeg"
+    picture.desc = "Cover"
+    picture.data = cover
+    try:
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(cover)) as image:
+            picture.width, picture.height = image.size
+            picture.depth = 24
+    except Exception:  # Pillow is optional, and the sizes are only hints for players
+        pass
+    return picture
+
+
+def _add_picture(audio: object, fmt: AudioFormat, cover: bytes) -> None:
+    """Embed *cover*: a picture block in FLAC, a METADATA_BLOCK_PICTURE comment in Ogg."""
+    import base64
+
+    picture = _picture(cover)
+    if fmt is AudioFormat.FLAC:
+        audio.clear_pictures()  # type: ignore[attr-defined]
+        audio.add_picture(picture)  # type: ignore[attr-defined]
+    else:
+        encoded = base64.b64encode(picture.write()).decode("ascii")  # type: ignore[attr-defined]
+        audio["METADATA_BLOCK_PICTURE"] = [encoded]  # type: ignore[index]
 
 
 def _clock(seconds: float) -> str:

@@ -169,27 +169,34 @@ def chapters(
     sample_rate: int,
     duration: float,
     opening_title: str = OPENING_TITLE,
+    *,
+    starts: Sequence[tuple[str, int]] | None = None,
 ) -> list[Chapter]:
     """Chapters from the headings: each starts just before its heading is spoken.
 
+    *starts*, when given, names the chapters instead, as (title, index of the first
+    segment) in order: a book's table of contents, whose sub-headings are no chapters.
     Text before the first heading becomes a chapter of its own, named
     *opening_title*.  A narration without headings has no chapters.
     """
-    starts: list[tuple[str, float, int]] = []
+    if starts is None:
+        starts = [(s.source.strip(), s.index) for s in segments if s.kind is Kind.HEADING]
+    titles = {index: title for title, index in reversed(list(starts))}
+    found: list[tuple[str, float, int]] = []
     previous_end = 0.0
     for segment, span in zip(segments, spans, strict=True):
-        if segment.kind is Kind.HEADING:
+        if segment.index in titles:
             start = max(previous_end, span.start / sample_rate - CHAPTER_LEAD)
-            starts.append((segment.source.strip(), start, segment.index))
+            found.append((titles[segment.index], start, segment.index))
         previous_end = span.end / sample_rate
-    if not starts:
+    if not found:
         return []
-    if starts[0][1] > 0.0 and starts[0][2] > 0:
-        starts.insert(0, (opening_title, 0.0, 0))
+    if found[0][1] > 0.0 and found[0][2] > 0:
+        found.insert(0, (opening_title, 0.0, 0))
     else:
-        starts[0] = (starts[0][0], 0.0, starts[0][2])
-    ends = [s[1] for s in starts[1:]] + [duration]
-    return [Chapter(t, s, e, i) for (t, s, i), e in zip(starts, ends, strict=True)]
+        found[0] = (found[0][0], 0.0, found[0][2])
+    ends = [s[1] for s in found[1:]] + [duration]
+    return [Chapter(t, s, e, i) for (t, s, i), e in zip(found, ends, strict=True)]
 
 
 def _clock(seconds: float, separator: str) -> str:

@@ -13,10 +13,14 @@ each have a module of their own here, imported only when such a file is read.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from ..errors import OptionError
+from ..errors import InputError, OptionError
 from ..text.reader import MAX_INPUT_BYTES, STDIN, open_input
 
 FORMATS = ("text", "markdown", "html", "epub", "pdf")
@@ -30,6 +34,10 @@ SUFFIXES = {
     ".pdf": "pdf",
 }  # fmt: skip
 """The input format a file's suffix stands for; any other suffix is read as text."""
+
+SPOOL_MEMORY_BYTES = 8 * 2**20
+"""Bytes of a book read from standard input that are held in memory; the rest of the
+copy (up to ``--max-input-size``) goes to a temporary file."""
 
 
 @dataclass
@@ -90,10 +98,70 @@ def load(
     given_format: str | None = None,
     *,
     max_bytes: int = MAX_INPUT_BYTES,
+    extract: bool | None = None,
+    skip_notes: bool = False,
 ) -> Document:
-    """Read *source* (a path, or ``"-"`` for standard input) as a :class:`Document`."""
+    """Read *source* (a path, or ``"-"`` for standard input) as a :class:`Document`.
+
+    *given_format* is ``--input-format`` (else the suffix decides, see
+    :func:`input_format`); *extract* (HTML) keeps only a page's main article (None:
+    on for HTML files, off for EPUB chapters); *skip_notes* leaves footnotes and
+    endnotes out of EPUB and HTML books.
+    """
     fmt = input_format(source, given_format)
     if fmt in ("text", "markdown"):
         with open_input(source) as opened:
             return Document(opened.read(max_bytes), format=fmt)
+    with open_binary(source, max_bytes) as (stream, name):
+        if fmt == "epub":
+            from .epub import read_epub
+
+            return read_epub(stream, name, skip_notes=skip_notes, max_bytes=max_bytes)
+        if fmt == "html":
+            from .html import read_html
+
+            return read_html(stream, name, extract=True if extract is None else extract,
+                             skip_notes=skip_notes, max_bytes=max_bytes)  # fmt: skip
+        if fmt == "pdf":
+            from .pdf import read_pdf
+
+            return read_pdf(stream, name, max_bytes=max_bytes)
     raise OptionError(f"reading {fmt.upper()} input is not supported yet")
+
+
+@contextlib.contextmanager
+def open_binary(
+    source: str | Path, max_bytes: int = MAX_INPUT_BYTES
+) -> Iterator[tuple[BinaryIO, str]]:
+    """A seekable binary stream of *source*, and how messages name it.
+
+    A file is opened as it is; standard input (``"-"``), a pipe or a FIFO, which
+    cannot seek, is copied into a spooled temporary file first (in memory up to
+    :data:`SPOOL_MEMORY_BYTES`, then on disk), at most *max_bytes* of it.
+    """
+    name = "standard input" if str(source) == STDIN else str(source)
+    with open_input(source) as opened:  # the same checks and messages as for text
+        raw = opened.stream
+        seekable = False
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            seekable = raw.seekable()
+        if seekable:
+            yield raw, name
+            return
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as spool:
+            copied = 0
+            try:
+                while block := raw.read(min(2**20, max_bytes + 1 - copied)):
+                    spool.write(block)
+                    copied += len(block)
+                    if copied > max_bytes:
+                        raise InputError(
+                            f"{name}: is larger than {max_bytes:,} bytes; raise the limit "
+                            f"with --max-input-size"
+                        )
+            except OSError as exc:
+                raise InputError(f"{name}: cannot read it ({exc.strerror or exc})") from None
+            if not copied:
+                raise InputError(f"{name}: is empty; there is nothing to narrate")
+            spool.seek(0)
+            yield spool, name  # type: ignore[misc]

@@ -117,6 +117,11 @@ class TextInput:
             raise InputError(f"{self.name}: is empty; there is nothing to narrate")
         return text
 
+    @property
+    def stream(self) -> BinaryIO:
+        """The open binary stream, for a reader of a binary format (an EPUB, a PDF)."""
+        return self._stream
+
     def close(self) -> None:
         """Close the file (standard input is left open)."""
         if self._owned:

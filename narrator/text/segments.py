@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -166,17 +167,20 @@ def split_text(
     rendering: Rendering | None = None,
     lexicon: LexiconLike | list[LexiconLike] = None,
     limit: int | None = None,
+    where: Callable[[int], str | None] | None = None,
 ) -> list[Segment]:
     """Split *text* into segments, each with the pause that follows it.
 
-    See :func:`prepare` for the arguments.  What cannot be spoken is logged:
+    See :func:`prepare` for the arguments; *where* tells the place in the source a line
+    of *text* came from (:meth:`narrator.books.Document.place`), for the messages.
+    What cannot be spoken is logged:
     skipped code blocks as warnings, unspeakable text at info level (shown with
     ``--verbose``), markup left out on purpose at debug level.  A text with
     nothing to speak (empty, or only punctuation, symbols, emoji, markup) raises
     :class:`~narrator.errors.InputError`: there is nothing to narrate.
     """
     script = prepare(text, language=language, rendering=rendering, lexicon=lexicon, limit=limit)
-    log_omissions(script.omissions)
+    log_omissions(script.omissions, where)
     if not script.segments:
         raise InputError(nothing_to_read(text))
     return script.segments
@@ -192,17 +196,22 @@ def nothing_to_read(text: str) -> str:
     )
 
 
-def log_omissions(omissions: list[Omission]) -> None:
-    """Report each omission on narrator's logger, at a level that fits its reason."""
+def log_omissions(
+    omissions: list[Omission], where: Callable[[int], str | None] | None = None
+) -> None:
+    """Report each omission on narrator's logger, at a level that fits its reason; with
+    *where*, each names its place in the source (``ch03.xhtml, paragraph 14``) too."""
     for omission in omissions:
+        place = where(omission.line) if where is not None else None
+        at = f" ({place})" if place else ""
         if omission.reason == "code block":
-            logger.warning("skipped a code block at line %d", omission.line)
+            logger.warning("skipped a code block at line %d%s", omission.line, at)
         elif omission.reason in ON_PURPOSE:
-            logger.debug("left out %s at line %d, column %d: %r", omission.reason,
-                         omission.line, omission.column, omission.text)  # fmt: skip
+            logger.debug("left out %s at line %d, column %d%s: %r", omission.reason,
+                         omission.line, omission.column, at, omission.text)  # fmt: skip
         else:
-            logger.info("unspeakable text at line %d, column %d: %r (%s)", omission.line,
-                        omission.column, omission.text, omission.reason)  # fmt: skip
+            logger.info("unspeakable text at line %d, column %d%s: %r (%s)", omission.line,
+                        omission.column, at, omission.text, omission.reason)  # fmt: skip
 
 
 @dataclass
