@@ -76,6 +76,8 @@ _NOTE_ROLES = frozenset({"doc-footnote", "doc-endnote", "doc-endnotes"})
 _NOTE_CLASSES = frozenset({"footnote", "footnotes", "endnote", "endnotes"})
 _NOTE_MARK = re.compile(r"^[\[(]?(?:\d{1,4}|[*†‡§¶#]+|[ivxlcIVXLC]{1,6}|[a-zA-Z])[\])]?\.?$")
 """The text of a link that is only a note's mark: ``1``, ``[12]``, ``*``, ``†``, ``iv``."""
+_SCENE_BREAK = re.compile(r"^[*•·⁂~\-_=—–#§ ]+$")
+"""A paragraph that is only a scene break's symbols."""
 _SPACE = re.compile(r"[ \t\n\r\f\v]+")
 _ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
 _XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
@@ -459,6 +461,9 @@ class _Converter:
         lines = [_clean(line) for line in text.split("\n")]
         lines = [line for line in lines if line]
         if not lines:
+            return
+        if len(lines) == 1 and _SCENE_BREAK.match(lines[0]):
+            self.add(_Block("scene"))  # a paragraph of "* * *", "⁂", "~"
             return
         self.add(_Block("item" if self.item else "paragraph", "\n".join(lines)))
         self.item = False
