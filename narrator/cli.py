@@ -189,14 +189,15 @@ def _book_options(command: Any) -> Any:
 
 
 def _load_document(
-    input: str,
+    input: Any,
     input_format: str | None,
     max_input: int,
     extract: bool | None = None,
     skip_notes: bool = False,
     chapter_spec: str | None = None,
 ) -> Any:
-    """INPUT read as a :class:`narrator.books.Document`, cut to ``--chapters``."""
+    """INPUT (a path, ``-``, or an input opened already) read as a
+    :class:`narrator.books.Document`, cut to ``--chapters``."""
     from .books import load
 
     document = load(input, input_format, max_bytes=max_input, extract=extract,
@@ -389,12 +390,13 @@ def read(
     from .language import AUTO_VOICE, auto_voice
     from .text import open_input
 
-    def document_of() -> Any:
-        return _load_document(input, input_format, max_input, extract, skip_notes, chapter_spec)
+    def document_of(source: Any) -> Any:
+        return _load_document(source, input_format, max_input, extract, skip_notes,
+                              chapter_spec)  # fmt: skip
 
     document = None
     if voice == AUTO_VOICE:  # the text decides the voice: read it first
-        document = document_of()
+        document = document_of(input)
     chosen = auto_voice(document.text) if document is not None else load_voice(voice)
     chosen = chosen.with_options(speaker=speaker, speed=speed, speaker_wav=speaker_wav, seed=seed)
     if as_json and output == STDOUT:
@@ -405,15 +407,16 @@ def read(
     if stream is not None and stream.isatty():
         raise click.UsageError("refusing to write audio to a terminal; redirect standard output")
     # A missing file, a folder or a closed stdin fails now; the input is read once, later.
-    if document is None:
-        open_input(input).close()  # (standard input is left open)
+    source = open_input(input) if document is None else None
     # The model loads (mostly outside the GIL) while the rest of narrator is imported
     # and the text is read and split.
     engine = load_engine_in_background(chosen, device=device)
     from .pipeline import narrate
 
-    if document is None:
-        document = document_of()
+    if source is not None:
+        with source:
+            document = document_of(source)
+    assert document is not None
     show = not quiet and sys.stderr is not None and sys.stderr.isatty()
     started = time.perf_counter()
     with _Progress(show) as progress:

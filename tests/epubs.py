@@ -63,8 +63,7 @@ def ebooklib_epub(path: Path, *, language: str = "en", ncx_only: bool = False) -
     two.content = f"<p>{INTERLUDE}</p>"
     three = epub.EpubHtml(title="Chapter Three", file_name="c3.xhtml", lang=language)
     three.content = (
-        f"<h1>Chapter Three</h1><p>{THREE_BODY}</p>"
-        f'<h2 id="storm">The Storm</h2><p>{STORM_BODY}</p>'
+        f'<h1>Chapter Three</h1><p>{THREE_BODY}</p><h2 id="storm">The Storm</h2><p>{STORM_BODY}</p>'
     )
     appendix = epub.EpubHtml(title="Appendix", file_name="appendix.xhtml", lang=language)
     appendix.content = f"<h1>Appendix</h1><p>{APPENDIX}</p>"

@@ -390,8 +390,11 @@ ENCRYPTION = """<?xml version="1.0"?>
 @pytest.mark.parametrize("member", ["encryption", "rights"])
 def test_a_drm_book_says_it_is_encrypted(tmp_path: Path, fake_voice: str, member: str):
     extra = (
-        {"META-INF/encryption.xml": ENCRYPTION.format(
-            algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc").encode()}  # fmt: skip
+        {
+            "META-INF/encryption.xml": ENCRYPTION.format(
+                algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"
+            ).encode()
+        }  # fmt: skip
         if member == "encryption"
         else {"META-INF/rights.xml": b"<rights/>"}
     )

@@ -88,7 +88,11 @@ def test_help():
 @pytest.mark.parametrize(
     "command,usage,first_line",
     [
-        ("read", "read [OPTIONS] INPUT", "Narrate INPUT (a text or Markdown file, or - for"),
+        (
+            "read",
+            "read [OPTIONS] INPUT",
+            "Narrate INPUT (a text, Markdown, HTML, EPUB or PDF file, or - for",
+        ),
         ("split", "split [OPTIONS] INPUT", "Show how INPUT is split into spoken segments"),
         ("voices", "voices [OPTIONS] [COMMAND] [ARGS]...", "List the voice presets."),
     ],

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputError, OptionError
-from ..text.reader import MAX_INPUT_BYTES, STDIN, open_input
+from ..text.reader import MAX_INPUT_BYTES, STDIN, TextInput, open_input
 
 FORMATS = ("text", "markdown", "html", "epub", "pdf")
 """The input formats, as ``--input-format`` names them."""
@@ -94,7 +94,7 @@ def input_format(source: str | Path, given: str | None = None) -> str:
 
 
 def load(
-    source: str | Path,
+    source: str | Path | TextInput,
     given_format: str | None = None,
     *,
     max_bytes: int = MAX_INPUT_BYTES,
@@ -103,14 +103,18 @@ def load(
 ) -> Document:
     """Read *source* (a path, or ``"-"`` for standard input) as a :class:`Document`.
 
+    *source* may also be an input opened already (:func:`narrator.text.open_input`), so that
+    a command can fail early on a missing file and still read a FIFO only once; it is
+    read here and left for the caller to close.
+
     *given_format* is ``--input-format`` (else the suffix decides, see
     :func:`input_format`); *extract* (HTML) keeps only a page's main article (None:
     on for HTML files, off for EPUB chapters); *skip_notes* leaves footnotes and
     endnotes out of EPUB and HTML books.
     """
-    fmt = input_format(source, given_format)
+    fmt = input_format(source.source if isinstance(source, TextInput) else source, given_format)
     if fmt in ("text", "markdown"):
-        with open_input(source) as opened:
+        with _opened(source) as opened:
             return Document(opened.read(max_bytes), format=fmt)
     with open_binary(source, max_bytes) as (stream, name):
         if fmt == "epub":
@@ -131,7 +135,7 @@ def load(
 
 @contextlib.contextmanager
 def open_binary(
-    source: str | Path, max_bytes: int = MAX_INPUT_BYTES
+    source: str | Path | TextInput, max_bytes: int = MAX_INPUT_BYTES
 ) -> Iterator[tuple[BinaryIO, str]]:
     """A seekable binary stream of *source*, and how messages name it.
 
@@ -139,8 +143,8 @@ def open_binary(
     cannot seek, is copied into a spooled temporary file first (in memory up to
     :data:`SPOOL_MEMORY_BYTES`, then on disk), at most *max_bytes* of it.
     """
-    name = "standard input" if str(source) == STDIN else str(source)
-    with open_input(source) as opened:  # the same checks and messages as for text
+    with _opened(source) as opened:  # the same checks and messages as for text
+        name = opened.name
         raw = opened.stream
         seekable = False
         with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -165,3 +169,13 @@ def open_binary(
                 raise InputError(f"{name}: is empty; there is nothing to narrate")
             spool.seek(0)
             yield spool, name  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def _opened(source: str | Path | TextInput) -> Iterator[TextInput]:
+    """*source* opened (and closed after), or as it is when it was opened already."""
+    if isinstance(source, TextInput):
+        yield source
+        return
+    with open_input(source) as opened:
+        yield opened

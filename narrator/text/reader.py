@@ -72,6 +72,8 @@ class TextInput:
     def __init__(self, source: str | Path) -> None:
         self.name = "standard input" if str(source) == STDIN else str(source)
         """The input as messages name it."""
+        self.source = source
+        """The input as it was given (a path, or ``"-"``)."""
         self._owned = str(source) != STDIN
         try:
             if self._owned:
