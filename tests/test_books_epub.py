@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from narrator.books import load
+from narrator.books.chapters import WORDS_PER_MINUTE
 from narrator.books.epub import MAX_MEMBER_BYTES
 from narrator.cli import cli
 from narrator.tags import read_chapters
@@ -227,7 +228,11 @@ def test_chapters_command_lists_number_title_words_minutes(books: dict[str, Path
     assert [c["number"] for c in listed] == [1, 2, 3, 4]
     assert [c["title"] for c in listed] == TITLES
     assert listed[1]["words"] == len(words("Interlude at Sea " + INTERLUDE))
-    assert listed[1]["minutes"] == round(listed[1]["words"] / 165.0, 1)  # heart: hibari
+    pace = WORDS_PER_MINUTE["hibari"]  # heart, the default voice
+    assert listed[1]["minutes"] == round(listed[1]["words"] / pace, 1)
+    slower = json.loads(invoke(["chapters", str(books["ebooklib-epub3"]), "--json",
+                                "--speed", "0.5"]).output)  # fmt: skip
+    assert slower[1]["minutes"] == round(listed[1]["words"] / (pace * 0.5), 1)
     plain = invoke(["chapters", str(books["pandoc-epub3"])])
     lines = plain.output.splitlines()
     assert lines[0].split()[0] == "0"  # the title page, before the first chapter
@@ -431,3 +436,13 @@ def test_a_damaged_book_is_one_error(tmp_path: Path, fake_voice: str, damage: st
         "bad-xml": "c0.xhtml: is not well-formed XML",
     }[damage]
     assert expected in message
+
+
+def test_read_verbose_reports_the_place_of_what_is_not_spoken(tmp_path: Path, fake_voice: str):
+    book = plain_epub(tmp_path / "b.epub", ["<h1>One</h1><p>Fine.</p><p>A smile 🙂 here.</p>"])
+    out = tmp_path / "b.wav"
+    result = invoke(["read", str(book), "-o", str(out), "-v", fake_voice, "--verbose"])
+    assert result.exit_code == 0, result.output
+    assert "unspeakable text at line 5, column 9 (c0.xhtml, paragraph 3): '🙂'" in result.output
+    quiet = invoke(["read", str(book), "-o", str(tmp_path / "c.wav"), "-v", fake_voice])
+    assert "c0.xhtml" not in quiet.output

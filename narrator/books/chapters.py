@@ -18,12 +18,13 @@ from . import Chapter, Document
 WORD = re.compile(r"[^\W_]+")
 """A word, as the audit counts them: a run of letters and digits."""
 
-WORDS_PER_MINUTE = {"hibari": 165.0, "piper": 150.0, "kokoro": 160.0, "coqui": 145.0}
-"""Words of a book each engine narrates per minute of audio, pauses included, at speed 1.0.
+WORDS_PER_MINUTE = {"hibari": 167.0, "piper": 173.0}
+"""Words each engine narrates per minute of audio, pauses included, at speed 1.0.
 
-Measured on benchmarks/texts (English prose, narrator's default pauses): the words of
-the text over the minutes of the narration written (see docs/benchmarks.md, "Books").
-An engine not named here is estimated at :data:`DEFAULT_WORDS_PER_MINUTE`."""
+Measured with its default voice (hibari: heart, Piper: joe) on the three texts in
+benchmarks/texts (856 words, counted as the audit counts them, in 307 s and 296 s of
+audio with narrator's default pauses; each text alone gave 156 to 191).  Engines not
+measured (Kokoro, Coqui) are estimated at :data:`DEFAULT_WORDS_PER_MINUTE`."""
 
 DEFAULT_WORDS_PER_MINUTE = 155.0
 """The audiobook industry's usual narration pace, for engines not measured."""
