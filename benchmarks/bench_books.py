@@ -32,7 +32,7 @@ CHAPTERS = 30
 HEART_RTF = 0.024
 """Seconds of work per second of audio of the default voice (README, Performance)."""
 
-_WORDS = (
+_WORDS = (  # noqa: SIM905
     "the keeper climbed stairs at dusk harbour light was his to tend and he watched sea "
     "while gulls followed wake of ferry that morning glass fell all afternoon storm came "
     "in from west lamp held through night village slept under roofs of slate"
@@ -121,8 +121,9 @@ def main() -> None:
 
     words = results[".md"]["words"]
     speech = words / words_per_minute("hibari") * 60
+    kib = {suffix: size / 1024 for suffix, size in sizes.items()}
     print(f"book: {args.pages} pages, {words:,} words, {CHAPTERS} chapters; "
-          f"EPUB {sizes['.epub'] / 1024:.0f} KiB, Markdown {sizes['.md'] / 1024:.0f} KiB")  # fmt: skip
+          f"EPUB {kib['.epub']:.0f} KiB, Markdown {kib['.md']:.0f} KiB")  # fmt: skip
     for suffix, name in ((".epub", "EPUB"), (".md", "Markdown")):
         r = results[suffix]
         print(f"{name:9} parse {r['parse']:.3f} s (median {r['parse_median']:.3f}), "
@@ -130,8 +131,9 @@ def main() -> None:
               f"peak RSS {r['peak_mib']:.0f} MiB")  # fmt: skip
     work = results[".epub"]["parse"] + results[".epub"]["split"]
     synthesis = speech * HEART_RTF
+    share = 100 * work / synthesis
     print(f"speech at heart's pace: {speech / 3600:.1f} h; synthesis at RTF {HEART_RTF}: "
-          f"{synthesis:.0f} s; EPUB parse+split = {100 * work / synthesis:.1f} % of it")  # fmt: skip
+          f"{synthesis:.0f} s; EPUB parse+split = {share:.1f} % of it")  # fmt: skip
 
 
 if __name__ == "__main__":
