@@ -446,3 +446,24 @@ def test_read_verbose_reports_the_place_of_what_is_not_spoken(tmp_path: Path, fa
     assert "unspeakable text at line 5, column 9 (c0.xhtml, paragraph 3): '🙂'" in result.output
     quiet = invoke(["read", str(book), "-o", str(tmp_path / "c.wav"), "-v", fake_voice])
     assert "c0.xhtml" not in quiet.output
+
+
+def test_split_chapters_follow_the_table_of_contents(
+    books: dict[str, Path], fake_voice: str, tmp_path: Path
+):
+    out = tmp_path / "book.mp3"
+    result = invoke(["read", str(books["ebooklib-epub3"]), "-o", str(out), "-v", fake_voice,
+                     "-q", "--split-chapters"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in tmp_path.glob("book-*.mp3"))
+    assert names == ["book-01-Chapter-One.mp3", "book-02-Interlude-at-Sea.mp3",
+                     "book-03-Chapter-Three.mp3", "book-04-The-Storm.mp3"]  # fmt: skip
+
+
+def test_split_reads_only_the_chapters_asked(books: dict[str, Path]):
+    result = invoke(["split", str(books["pandoc-epub3"]), "--chapters", "0,2"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "The Lighthouse Keeper.", "Mara Quill.", "Interlude at Sea.",
+        "Nobody spoke on the ferry that morning.", "Gulls followed the wake for an hour.",
+    ]  # fmt: skip
