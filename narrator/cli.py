@@ -397,7 +397,8 @@ def read(
     document = None
     if voice == AUTO_VOICE:  # the text decides the voice: read it first
         document = document_of(input)
-    chosen = auto_voice(document.text) if document is not None else load_voice(voice)
+    chosen = (auto_voice(document.text, document.language) if document is not None
+              else load_voice(voice))  # fmt: skip
     chosen = chosen.with_options(speaker=speaker, speed=speed, speaker_wav=speaker_wav, seed=seed)
     if as_json and output == STDOUT:
         raise click.UsageError("--json prints the summary on stdout, so it needs -o FILE")
@@ -574,7 +575,8 @@ def split(
         return _load_document(input, input_format, max_input, extract, skip_notes, chapter_spec)
 
     document = document_of() if voice == AUTO_VOICE else None
-    chosen = auto_voice(document.text) if document is not None else load_voice(voice)
+    chosen = (auto_voice(document.text, document.language) if document is not None
+              else load_voice(voice))  # fmt: skip
     rendering = Rendering(sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
                           heading_pause=heading_pause, scene_pause=scene_pause)  # fmt: skip
     try:

@@ -136,9 +136,14 @@ def best_voice(language: str) -> Voice:
     raise VoiceError(f"no voice preset speaks {name} ({code}); see: narrator voices")
 
 
-def auto_voice(text: str) -> Voice:
-    """The voice ``--voice auto`` picks for *text*: :func:`best_voice` for its language, or
-    the default voice (with a warning) when the language cannot be told."""
+def auto_voice(text: str, language: str | None = None) -> Voice:
+    """The voice ``--voice auto`` picks for *text*: :func:`best_voice` for its language (the
+    one it declares, *language*, as a book does, else the one detected), or the default
+    voice (with a warning) when the language cannot be told."""
+    if language:
+        voice = best_voice(language)
+        logger.info("the book is in %s: using the voice %s", language, voice.name)
+        return voice
     code = detect_language(text)
     if code is None:
         logger.warning("cannot tell the text's language; using the voice %s", DEFAULT_VOICE)

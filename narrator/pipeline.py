@@ -223,8 +223,8 @@ def narrate(
     _check_arguments(text, output, voice, rendering, device, engine, progress, fallback_title,
                      cache, jobs, subtitles, split_chapters, lexicon)  # fmt: skip
     assert isinstance(text, str)
-    voice = auto_voice(text) if voice == AUTO_VOICE else load_voice(voice)
     book_language = document.language if document is not None else None
+    voice = auto_voice(text, book_language) if voice == AUTO_VOICE else load_voice(voice)
     mismatch = language_mismatch(text, voice, language=book_language)
     if mismatch is not None:
         logger.warning("%s", mismatch)

@@ -467,3 +467,12 @@ def test_split_reads_only_the_chapters_asked(books: dict[str, Path]):
         "The Lighthouse Keeper.", "Mara Quill.", "Interlude at Sea.",
         "Nobody spoke on the ferry that morning.", "Gulls followed the wake for an hour.",
     ]  # fmt: skip
+
+
+def test_voice_auto_follows_the_book_language(tmp_path: Path):
+    book = plain_epub(tmp_path / "la.epub", ["<h1>One</h1><p>The keeper climbed the stairs.</p>"],
+                      language="la")  # fmt: skip
+    result = invoke(["split", str(book), "-v", "auto"])
+    assert result.exit_code == 3
+    assert ERROR.match(result.output) and "no voice preset speaks" in result.output
+    assert "(la)" in result.output

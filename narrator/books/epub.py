@@ -456,7 +456,7 @@ class _Converter:
         text = "".join(self.inline)
         self.inline = []
         if self.mark_first:
-            text = text.lstrip(" \t\n.:)]–—-")
+            text = text.lstrip(" \t\n.:)]")
             self.mark_first = False
         lines = [_clean(line) for line in text.split("\n")]
         lines = [line for line in lines if line]
@@ -483,6 +483,7 @@ class _Converter:
         if tag in _HEADINGS:
             self.flush()
             words = _clean(self._text_of(element))
+            self.mark_first = False  # a mark in a heading: not the next paragraph's business
             if words:
                 self.add(_Block("heading", words, _HEADINGS[tag]))
             self._tail(element)
