@@ -476,3 +476,14 @@ def test_voice_auto_follows_the_book_language(tmp_path: Path):
     assert result.exit_code == 3
     assert ERROR.match(result.output) and "no voice preset speaks" in result.output
     assert "(la)" in result.output
+
+
+def test_gutenberg_page_numbers_and_note_anchors_are_not_read(tmp_path: Path):
+    body = (
+        '<h1>One</h1><p>It rained<span class="pagenum"><a id="Page_12">[12]</a></span> all '
+        'day.<a id="FNanchor_1" href="#Footnote_1" class="fnanchor">[1]</a></p><div '
+        'class="footnote"><p><a id="Footnote_1" href="#FNanchor_1">[1]</a> Wet.</p></div>'
+    )
+    document = load(plain_epub(tmp_path / "pg.epub", [body]))
+    assert document.text == "# One\n\nIt rained all day.\n\nWet.\n"
+    assert load(tmp_path / "pg.epub", skip_notes=True).text == "# One\n\nIt rained all day.\n"

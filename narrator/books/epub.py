@@ -74,6 +74,8 @@ _NOTE_TYPES = frozenset({
 })  # fmt: skip
 _NOTE_ROLES = frozenset({"doc-footnote", "doc-endnote", "doc-endnotes"})
 _NOTE_CLASSES = frozenset({"footnote", "footnotes", "endnote", "endnotes"})
+_PAGE_NUMBER_CLASSES = frozenset({"pagenum", "pagenumber", "page-number", "pageno", "page_number"})
+"""Classes of the printed edition's page numbers (Project Gutenberg's ``pagenum``)."""
 _NOTE_MARK = re.compile(r"^[\[(]?(?:\d{1,4}|[*†‡§¶#]+|[ivxlcIVXLC]{1,6}|[a-zA-Z])[\])]?\.?$")
 """The text of a link that is only a note's mark: ``1``, ``[12]``, ``*``, ``†``, ``iv``."""
 _SCENE_BREAK = re.compile(r"^[*•·⁂~\-_=—–#§ ]+$")
@@ -549,7 +551,7 @@ class _Converter:
         types = set(element.get(f"{_OPS}type", "").split())
         role = element.get("role", "")
         classes = set(element.get("class", "").lower().split())
-        if "pagebreak" in types or role == "doc-pagebreak":
+        if "pagebreak" in types or role == "doc-pagebreak" or classes & _PAGE_NUMBER_CLASSES:
             return True
         if tag == "a" and _is_note_link(element, types, role, classes):
             self.mark_first = self.mark_first or not "".join(self.inline).strip()
