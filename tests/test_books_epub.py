@@ -487,3 +487,8 @@ def test_gutenberg_page_numbers_and_note_anchors_are_not_read(tmp_path: Path):
     document = load(plain_epub(tmp_path / "pg.epub", [body]))
     assert document.text == "# One\n\nIt rained all day.\n\nWet.\n"
     assert load(tmp_path / "pg.epub", skip_notes=True).text == "# One\n\nIt rained all day.\n"
+
+
+def test_elements_nested_without_end_are_one_error(tmp_path: Path, fake_voice: str):
+    book = plain_epub(tmp_path / "deep.epub", ["<div>" * 50_000 + "x" + "</div>" * 50_000])
+    assert "c0.xhtml nests its elements too deeply" in refused(book, tmp_path, fake_voice)

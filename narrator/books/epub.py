@@ -242,7 +242,10 @@ def read_epub(
         entry = manifest.get(idref)
         if entry is not None and entry["type"] in ("application/xhtml+xml", "text/html", ""):
             linear.append(entry["path"])
-    toc = _toc(book, manifest, nav_id, spine.get("toc"))
+    try:
+        toc = _toc(book, manifest, nav_id, spine.get("toc"))
+    except RecursionError:
+        raise InputError(f"{name}: its table of contents nests too deeply to read") from None
     title, authors, language = _metadata(metadata)
     cover, cover_type = _cover(book, opf, manifest)
     converted = _convert(book, linear, toc, skip_notes)
@@ -400,7 +403,10 @@ def _convert(book: _Zip, linear: list[str], toc: list[_TocEntry], skip_notes: bo
             continue
         converter = _Converter(path, targets, skip_notes, result)
         converter.start_file()
-        converter.element(body, 0)
+        try:
+            converter.element(body, 0)
+        except RecursionError:
+            raise InputError(f"{book.name}: {path} nests its elements too deeply to read") from None
         converter.flush()
     # A TOC entry whose anchor was never met starts nowhere: drop it, say so at debug level.
     return result
