@@ -13,10 +13,14 @@ each have a module of their own here, imported only when such a file is read.
 from __future__ import annotations
 
 import bisect
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from ..errors import OptionError
+from ..errors import InputError, OptionError
 from ..text.reader import MAX_INPUT_BYTES, STDIN, open_input
 
 FORMATS = ("text", "markdown", "html", "epub", "pdf")
@@ -90,10 +94,52 @@ def load(
     given_format: str | None = None,
     *,
     max_bytes: int = MAX_INPUT_BYTES,
+    extract: bool | None = None,
+    skip_notes: bool = False,
 ) -> Document:
-    """Read *source* (a path, or ``"-"`` for standard input) as a :class:`Document`."""
+    """Read *source* (a path, or ``"-"`` for standard input) as a :class:`Document`.
+
+    *extract* reduces an HTML page to its article (None: on for HTML input);
+    *skip_notes* leaves footnotes and endnotes out.
+    """
     fmt = input_format(source, given_format)
     if fmt in ("text", "markdown"):
         with open_input(source) as opened:
             return Document(opened.read(max_bytes), format=fmt)
+    if fmt == "html":
+        from .html import read_html
+
+        with _open_binary(source, max_bytes) as (stream, name):
+            return read_html(
+                stream, name, extract=extract is not False, skip_notes=skip_notes,
+                max_bytes=max_bytes,
+            )  # fmt: skip
+    if fmt == "pdf":
+        from .pdf import read_pdf
+
+        with _open_binary(source, max_bytes) as (stream, name):
+            return read_pdf(stream, name, max_bytes=max_bytes)
     raise OptionError(f"reading {fmt.upper()} input is not supported yet")
+
+
+@contextmanager
+def _open_binary(source: str | Path, max_bytes: int) -> Iterator[tuple[BinaryIO, str]]:
+    """*source* opened as a seekable binary stream, with the name messages give it
+    (standard input is copied into a temporary file first, up to *max_bytes*)."""
+    opened = open_input(source)  # the checks and messages of a text input
+    try:
+        if str(source) != STDIN:
+            yield opened._stream, opened.name
+            return
+        with tempfile.SpooledTemporaryFile(max_size=2**20) as spool:
+            copied = 0
+            while block := opened._stream.read(2**20):
+                copied += len(block)
+                if copied > max_bytes:
+                    raise InputError(f"{opened.name}: is larger than {max_bytes:,} bytes; "
+                                     "raise the limit with --max-input-size")  # fmt: skip
+                spool.write(block)
+            spool.seek(0)
+            yield spool, opened.name  # type: ignore[misc]
+    finally:
+        opened.close()
