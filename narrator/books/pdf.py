@@ -139,10 +139,12 @@ def read_pdf(stream: BinaryIO, name: str, *, max_bytes: int = MAX_INPUT_BYTES) -
         raise InputError(f"{name}: has no pages")
     result = builder.finish()
     if not result.text.strip():
+        if not images:
+            raise InputError(f"{name}: has no text to read (its pages are blank)")
         raise InputError(
-            f"{name}: has no text layer (its {pages} page{'s' if pages != 1 else ''} "
-            f"{'are' if pages != 1 else 'is'} images, as a scan is); narrator reads the text "
-            "of a PDF, not its pictures: run it through OCR first (for example ocrmypdf)"
+            f"{name}: has no text layer (its pages are pictures only, as a scan's are); "
+            "narrator reads the text of a PDF, not its images: run it through OCR first "
+            "(for example ocrmypdf)"
         )
     result.title = info.get("Title") or None
     author = info.get("Author")
@@ -269,24 +271,41 @@ def _outline(document: Any) -> dict[int, list[_Entry]]:
 
 
 def _check_contents(page: Any, name: str, number: int) -> None:
-    """Refuse a page whose (Flate-compressed) content inflates beyond the cap."""
+    """Refuse a page whose (Flate-compressed) content inflates beyond the cap, before
+    pdfminer inflates it whole; ASCII85 and hex encodings before the Flate one are
+    undone first (they shrink the data)."""
+    from pdfminer.ascii85 import ascii85decode, asciihexdecode
     from pdfminer.pdftypes import resolve1
 
     for stream in page.contents:
         stream = resolve1(stream)
-        filters = stream.get_filters() if hasattr(stream, "get_filters") else []
-        if len(filters) == 1 and getattr(filters[0][0], "name", None) in ("FlateDecode", "Fl"):
-            inflater = zlib.decompressobj()
-            try:
-                inflater.decompress(stream.rawdata or b"", MAX_PAGE_CONTENT_BYTES)
-            except zlib.error:
-                continue  # pdfminer's own reading deals with (or reports) broken data
-            if inflater.unconsumed_tail:
-                raise InputError(
-                    f"{name}: page {number} inflates to more than "
-                    f"{MAX_PAGE_CONTENT_BYTES // 2**20} MiB of drawing instructions "
-                    "(a decompression bomb, not text); narrator does not read it"
-                )
+        if not hasattr(stream, "get_filters") or not isinstance(stream.rawdata, bytes):
+            continue
+        data = stream.rawdata
+        if stream.decipher:  # an encrypted file (opened without a password)
+            data = stream.decipher(stream.objid, stream.genno, data, stream.attrs)
+        for kind, _ in stream.get_filters():
+            kind = getattr(kind, "name", kind)
+            if kind in ("ASCII85Decode", "A85", "ASCIIHexDecode", "AHx"):
+                try:
+                    data = ascii85decode(data) if "85" in kind else asciihexdecode(data)
+                except Exception:  # noqa: BLE001 (pdfminer's own reading reports it)
+                    break
+            elif kind in ("FlateDecode", "Fl"):
+                inflater = zlib.decompressobj()
+                try:
+                    inflater.decompress(data, MAX_PAGE_CONTENT_BYTES)
+                except zlib.error:
+                    break  # pdfminer's own reading deals with (or reports) broken data
+                if inflater.unconsumed_tail:
+                    raise InputError(
+                        f"{name}: page {number} inflates to more than "
+                        f"{MAX_PAGE_CONTENT_BYTES:,} bytes of drawing instructions "
+                        "(a decompression bomb, not text); narrator does not read it"
+                    )
+                break
+            else:
+                break
 
 
 # --- One page: lines in reading order -----------------------------------------------------
