@@ -93,7 +93,7 @@ _CHARSET = re.compile(
 _SPACE = re.compile(r"[ \t\n\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _INLINE_ESCAPE = re.compile(r"([\\*_\[\]~|])")
 _TAG_LIKE = re.compile(r"<(?=[A-Za-z/!?])")
-_LINE_START_ESCAPE = re.compile(r"^([#>+=-]|\d{1,9}(?=[.)](?:\s|$)))")
+_LINE_START_ESCAPE = re.compile(r"^(?:[#>+=-]|\d{1,9}(?=[.)](?:\s|$)))")
 _NOTE_MARK = re.compile(r"^\W{0,2}(?:\d{1,4}|[a-z]|[ivxlc]{1,6}|[*†‡§¶]+)\W{0,2}$", re.I)
 _SNIFF_BYTES = 4096
 
@@ -363,7 +363,12 @@ def _extract(root: HtmlElement) -> HtmlElement | None:
     )  # fmt: skip
     if not extracted or not extracted.strip():
         return None
-    return lxml.html.document_fromstring(extracted)
+    article = lxml.html.document_fromstring(extracted)
+    if len(article.text_content().split()) >= len(root.text_content().split()):
+        # It left out nothing: the page itself keeps its structure better (trafilatura's
+        # fallback for a short page can run a heading into the paragraph after it).
+        return root
+    return article
 
 
 # --- HTML tree -> Markdown ---------------------------------------------------------------
@@ -375,7 +380,11 @@ def escape(text: str) -> str:
     as written."""
     text = _INLINE_ESCAPE.sub(r"\\\1", text.replace("`", "'"))
     text = _TAG_LIKE.sub("< ", text)  # a "<b>" in the text is not a tag to drop
-    return _LINE_START_ESCAPE.sub(r"\\\1", text)
+    start = _LINE_START_ESCAPE.match(text)
+    if start is None:
+        return text
+    at = start.end() if start.group().isdigit() else 0  # "1\. Not a list", "\# Not a heading"
+    return text[:at] + "\\" + text[at:]
 
 
 class _Writer:
@@ -452,12 +461,14 @@ class _Writer:
         elif tag == "hr":
             self.scene()
         elif tag in ("ul", "ol"):
+            self.last_item = False  # (a list of its own, apart from one just before)
             self.list(element, prefix)
         elif tag == "blockquote":
             inner = prefix if prefix.startswith(">") else "> "
             self.walk(element, inner)
             self.flush(inner)
         elif tag == "table":
+            self.last_item = False
             self.table(element, prefix)
         elif tag == "pre":
             self.block(element.text_content(), prefix=prefix)
@@ -465,13 +476,13 @@ class _Writer:
             self.walk(element, prefix)
         self.flush(prefix)
 
-    def list(self, element: HtmlElement, prefix: str) -> None:
+    def list(self, element: HtmlElement, prefix: str, depth: int = 0) -> None:
+        """A list's items, one a line; a nested list's items indented under their item."""
         ordered = element.tag == "ol"
         try:
             number = int(element.get("start") or 1)
         except ValueError:
             number = 1
-        indent = "" if not prefix.strip("> ") else "  "
         quote = prefix if prefix.startswith(">") else ""
         for item in element:
             if not isinstance(item.tag, str):
@@ -480,12 +491,12 @@ class _Writer:
             number += 1
             nested = [c for c in item if isinstance(c.tag, str) and c.tag in ("ul", "ol")]
             for child in nested:
-                _replace_with_text(child, " ")
+                item.remove(child)
             text = _text(item)
-            if text.strip():
-                self.block(text, prefix=quote + indent + marker, item=True)
+            if text:
+                self.block(text, prefix=quote + "  " * depth + marker, item=True)
             for child in nested:
-                self.list(child, (prefix or quote) + "  ")
+                self.list(child, quote, depth + 1)
 
     def table(self, element: HtmlElement, prefix: str) -> None:
         """A table, row by row: each row one item, its cells named after the column headers."""
