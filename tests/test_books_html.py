@@ -138,7 +138,8 @@ STRUCTURE = """\
 <tr><td>Ada</td><td>1815</td></tr>
 <tr><td>Alan</td><td>1912</td></tr>
 </table>
-<ol start="3"><li>Third, with <em>emphasis</em>.</li><li>Fourth<ul><li>a nested point</li></ul></li></ol>
+<ol start="3"><li>Third, with <em>emphasis</em>.</li>
+<li>Fourth<ul><li>a nested point</li></ul></li></ol>
 <p>A note mark<sup><a href="#n1" id="r1">1</a></sup> is not read.</p>
 <p>1. Not a list, # not a heading, *not emphasis*, a &lt;b&gt; tag, [text](x) and `code`.</p>
 <hr>

@@ -248,9 +248,11 @@ def test_a_pdf_that_opens_without_a_password_is_read(tmp_path: Path) -> None:
 
 
 def test_the_text_size_cap(book: Path) -> None:
-    with pytest.raises(InputError, match=r"has more than 200 bytes of text; .*--max-input-size"):
-        with book.open("rb") as stream:
-            read_pdf(stream, str(book), max_bytes=200)
+    with (
+        book.open("rb") as stream,
+        pytest.raises(InputError, match=r"has more than 200 bytes of text; .*--max-input-size"),
+    ):
+        read_pdf(stream, str(book), max_bytes=200)
 
 
 def test_a_decompression_bomb_page_is_refused(tmp_path: Path, monkeypatch) -> None:

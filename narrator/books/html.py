@@ -117,7 +117,7 @@ def read_html(
     if _DOCTYPE_SUBSET.search(data) and _ENTITY_DECLARATION.search(data):
         raise InputError(
             f"{name}: declares its own XML entities (<!ENTITY ...> in its DOCTYPE), which "
-            "narrator does not expand: they can grow to gigabytes (\"billion laughs\") or "
+            'narrator does not expand: they can grow to gigabytes ("billion laughs") or '
             "read other files; remove the declarations to read the page"
         )
     text = _decode(data)
@@ -136,9 +136,7 @@ def read_html(
     document = to_markdown(body, skip_notes=skip_notes)
     if not document.text.strip():
         raise InputError(f"{name}: has no text to read (no paragraphs, headings or lists)")
-    document.title = meta.title or next(
-        (c.title for c in document.chapters if c.title), None
-    )
+    document.title = meta.title or next((c.title for c in document.chapters if c.title), None)
     document.authors = meta.authors
     document.language = meta.language
     document.format = "html"
@@ -234,7 +232,8 @@ def _plain_names(tree: object) -> None:
             if key.startswith("{"):
                 namespace, _, local = key[1:].partition("}")
                 value = element.attrib.pop(key)
-                prefix = "epub-" if "idpf.org" in namespace else "xml-" if "XML/1998" in namespace else ""
+                prefix = "epub-" if "idpf.org" in namespace else ""
+                prefix = "xml-" if "XML/1998" in namespace else prefix
                 element.attrib[prefix + local] = value
     etree.cleanup_namespaces(tree)
 
@@ -323,9 +322,7 @@ def _page_header_or_footer(element: HtmlElement) -> bool:
     """A ``<header>`` or ``<footer>`` of the page, not of an article or section in it."""
     if element.tag == "footer":
         return True
-    return element.tag == "header" and not any(
-        a.tag in SECTIONING for a in element.iterancestors()
-    )
+    return element.tag == "header" and not any(a.tag in SECTIONING for a in element.iterancestors())
 
 
 def clean(root: HtmlElement, *, skip_notes: bool = False) -> None:
@@ -400,9 +397,7 @@ class _Writer:
         self.inline: list[str] = []  # the current block's text, "\n" where a <br> stood
 
     # Blocks.
-    def block(
-        self, text: str, *, prefix: str = "", heading: int = 0, item: bool = False
-    ) -> None:
+    def block(self, text: str, *, prefix: str = "", heading: int = 0, item: bool = False) -> None:
         lines = [_SPACE.sub(" ", line).strip() for line in text.split("\n")]
         lines = [line for line in lines if line]
         if not lines:

@@ -102,7 +102,7 @@ def read_pdf(stream: BinaryIO, name: str, *, max_bytes: int = MAX_INPUT_BYTES) -
     from pdfminer.layout import LAParams
     from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
     from pdfminer.pdfpage import PDFPage
-    from pdfminer.psexceptions import PSException
+    from pdfminer.psparser import PSException
 
     _check_envelope(stream, name)
     document = _open(stream, name)
@@ -179,7 +179,7 @@ def _open(stream: BinaryIO, name: str) -> Any:
     """The pdfminer document, opened without a password (objects read when needed)."""
     from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError
     from pdfminer.pdfparser import PDFParser
-    from pdfminer.psexceptions import PSException
+    from pdfminer.psparser import PSException
 
     try:
         return PDFDocument(PDFParser(stream), password="", caching=False)
@@ -224,13 +224,13 @@ class _Entry:
     chapter: bool
 
 
-def _outline(document: Any) -> dict[int, list[_Entry]]:
+def _outline(document: Any) -> dict[object, list[_Entry]]:
     """The outline's entries by the object id of the page each points at."""
     from pdfminer.pdfdocument import PDFNoOutlines
     from pdfminer.pdftypes import PDFObjRef, resolve1
     from pdfminer.psparser import PSLiteral
 
-    entries: dict[int, list[_Entry]] = {}
+    entries: dict[object, list[_Entry]] = {}
     try:
         outline = list(document.get_outlines())
     except PDFNoOutlines:
@@ -327,7 +327,7 @@ class _Line:
 @dataclass
 class _Page:
     number: int
-    pageid: int
+    pageid: object
     height: float
     lines: list[_Line] = field(default_factory=list)
     images: int = 0
@@ -335,16 +335,14 @@ class _Page:
     foot: list[str] = field(default_factory=list)
 
 
-def _layout(layout: Any, number: int, pageid: int) -> _Page:
+def _layout(layout: Any, number: int, pageid: object) -> _Page:
     """The page's text lines in reading order."""
     from pdfminer.layout import LTChar, LTFigure, LTImage, LTTextBox, LTTextLine
 
     page = _Page(number, pageid, float(layout.height))
-    boxes = []
+    boxes: list[Any] = []
     for item in layout:
-        if isinstance(item, LTTextBox):
-            boxes.append(item)
-        elif isinstance(item, LTTextLine):  # a line pdfminer left outside any box
+        if isinstance(item, (LTTextBox, LTTextLine)):  # (a line may stand outside any box)
             boxes.append(item)
         elif isinstance(item, (LTFigure, LTImage)):
             page.images += 1
@@ -364,9 +362,7 @@ def _layout(layout: Any, number: int, pageid: int) -> _Page:
     margin = page.height * MARGIN_SHARE
     by_top = sorted(page.lines, key=lambda ln: ln.top)
     page.head = [_key(ln.text) for ln in by_top[:MARGIN_LINES] if ln.bottom <= margin]
-    page.foot = [
-        _key(ln.text) for ln in by_top[-MARGIN_LINES:] if ln.top >= page.height - margin
-    ]
+    page.foot = [_key(ln.text) for ln in by_top[-MARGIN_LINES:] if ln.top >= page.height - margin]
     return page
 
 
@@ -439,7 +435,7 @@ class _Paragraph:
 class _Builder:
     """Gathers the pages' paragraphs in order and writes the Markdown at the end."""
 
-    def __init__(self, outline: dict[int, list[_Entry]], max_bytes: int, name: str) -> None:
+    def __init__(self, outline: dict[object, list[_Entry]], max_bytes: int, name: str) -> None:
         self.outline = outline
         self.max_bytes = max_bytes
         self.name = name
@@ -523,14 +519,20 @@ def _paragraphs(lines: list[_Line], page: int) -> list[_Paragraph]:
     """The paragraphs of a page's lines (in reading order, margins gone)."""
     paragraphs: list[_Paragraph] = []
     previous: _Line | None = None
+    lefts: dict[int, float] = {}  # each box's left edge, where its unindented lines start
     for line in lines:
-        left = min((ln.x0 for ln in lines if ln.box == line.box), default=line.x0)
+        lefts[line.box] = min(lefts.get(line.box, line.x0), line.x0)
+    for line in lines:
+        left = lefts[line.box]
         indented = line.x0 - left > 0.8 * line.size
         new = (
             previous is None
             or line.box != previous.box
             or (indented and previous.x0 - left <= 0.8 * line.size)
-            or (_ENDS_SENTENCE.search(previous.text) and previous.x1 < previous.box_x1 - 2 * line.size)
+            or (
+                _ENDS_SENTENCE.search(previous.text)
+                and previous.x1 < previous.box_x1 - 2 * line.size
+            )
             or line.top - previous.bottom > 1.5 * line.size
         )
         if new:
@@ -540,7 +542,9 @@ def _paragraphs(lines: list[_Line], page: int) -> list[_Paragraph]:
             paragraphs.append(paragraph)
         else:
             paragraphs[-1].text = _join(paragraphs[-1].text, line.text)
-        paragraphs[-1].open_end = line.x1 >= line.box_x1 - 2 * line.size and not _ENDS_SENTENCE.search(line.text)
+        paragraphs[-1].open_end = (
+            line.x1 >= line.box_x1 - 2 * line.size and not _ENDS_SENTENCE.search(line.text)
+        )
         previous = line
     return paragraphs
 
