@@ -267,3 +267,26 @@ def test_a_decompression_bomb_page_is_refused(tmp_path: Path, monkeypatch) -> No
         f"{path}: page 1 inflates to more than 1,000 bytes of drawing instructions "
         "(a decompression bomb, not text); narrator does not read it"
     )
+
+
+def test_an_outline_entry_goes_where_it_points_on_the_page(tmp_path: Path) -> None:
+    """An entry whose title is not printed is spoken as a heading where it points."""
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4)
+    pdf.setFont("Helvetica", 10)
+    pdf.drawString(60, 700, "The first part of the page ends here.")
+    pdf.drawString(60, 500, "The second part begins lower down.")
+    pdf.bookmarkPage("top", fit="XYZ", top=720)
+    pdf.addOutlineEntry("Opening", "top", level=0)
+    pdf.bookmarkPage("lower", fit="XYZ", top=515)
+    pdf.addOutlineEntry("Later", "lower", level=0)
+    pdf.showPage()
+    pdf.save()
+    path = tmp_path / "points.pdf"
+    path.write_bytes(buffer.getvalue())
+    document = load(path)
+    assert document.text == (
+        "# Opening\n\nThe first part of the page ends here.\n\n"
+        "# Later\n\nThe second part begins lower down.\n"
+    )
+    assert [(c.title, c.line) for c in document.chapters] == [("Opening", 1), ("Later", 5)]

@@ -401,22 +401,19 @@ def _key(text: str) -> str:
     return _DIGITS.sub("#", text.lower())
 
 
-def _margin(page: _Page, line: _Line, window: deque[_Page]) -> bool:
-    """Whether *line* is a running header, footer or page number of *page*."""
+def _margins(page: _Page, window: deque[_Page]) -> set[int]:
+    """The ids of *page*'s lines that are running headers, footers or page numbers."""
     margin = page.height * MARGIN_SHARE
     by_top = sorted(page.lines, key=lambda ln: ln.top)
     ends = [ln for ln in by_top[:MARGIN_LINES] if ln.bottom <= margin]
     ends += [ln for ln in by_top[-MARGIN_LINES:] if ln.top >= page.height - margin]
-    if not any(line is ln for ln in ends):
-        return False
-    if _PAGE_NUMBER.match(line.text):
-        return True
-    key = _key(line.text)
-    return any(
-        other is not page and key in (other.head + other.foot)
-        for other in window
-        if abs(other.number - page.number) <= HEADER_WINDOW
-    )
+    repeated: set[str] = set()
+    for other in window:
+        if other is not page and abs(other.number - page.number) <= HEADER_WINDOW:
+            repeated.update(other.head + other.foot)
+    return {
+        id(line) for line in ends if _PAGE_NUMBER.match(line.text) or _key(line.text) in repeated
+    }
 
 
 # --- The document: paragraphs, headings, hyphens ---------------------------------------------
@@ -447,9 +444,11 @@ class _Builder:
         """Add the paragraphs of ``window[index]``, now that the pages around it are known."""
         page = window[index]
         self.last_page = page.number
-        lines = [ln for ln in page.lines if not _margin(page, ln, window)]
+        margins = _margins(page, window)
+        lines = [ln for ln in page.lines if id(ln) not in margins]
         entries = list(self.outline.get(page.pageid, []))
         paragraphs = _paragraphs(lines, page.number)
+        start = 0  # where an entry that names no place on the page goes: the page's top
         for entry in entries:
             title = _key(entry.title).strip()
             at = next((i for i, p in enumerate(paragraphs) if not p.heading
@@ -457,12 +456,11 @@ class _Builder:
             if at is not None:
                 paragraphs[at] = _Paragraph(page.number, entry.title, entry.level)
                 continue
-            at = len(paragraphs)
-            if entry.top is not None:
+            if entry.top is None:
+                at, start = start, start + 1
+            else:
                 at = next((i for i, p in enumerate(paragraphs) if p.top >= (
                     page.height - entry.top - 2)), len(paragraphs))  # fmt: skip
-            if entries.index(entry) == 0 and entry.top is None:
-                at = 0
             paragraphs.insert(at, _Paragraph(page.number, entry.title, entry.level))
         for paragraph in paragraphs:
             self.size += len(paragraph.text.encode("utf-8", "replace")) + 2
