@@ -128,7 +128,7 @@ def test_without_extraction_the_page_is_read_but_for_what_is_never_read(tmp_path
 
 STRUCTURE = """\
 <html><body>
-<h2>Tables, forms and hidden things</h2>
+<h2>Tables, forms<br>and hidden things</h2>
 <p hidden>Hidden by the attribute.</p>
 <p style="color: red; display:none">Hidden by its style.</p>
 <div aria-hidden="true">Hidden from screen readers.</div>

@@ -452,7 +452,7 @@ class _Writer:
             return
         self.flush(prefix)
         if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
-            self.block(_SPACE.sub(" ", element.text_content()), heading=int(tag[1]))
+            self.block(_text(element), heading=int(tag[1]))
         elif tag == "hr":
             self.scene()
         elif tag in ("ul", "ol"):
@@ -496,12 +496,12 @@ class _Writer:
     def table(self, element: HtmlElement, prefix: str) -> None:
         """A table, row by row: each row one item, its cells named after the column headers."""
         for caption in element.iter("caption"):
-            self.block(caption.text_content(), prefix=prefix)
+            self.block(_text(caption), prefix=prefix)
         headers: list[str] = []
         quote = prefix if prefix.startswith(">") else ""
         for row in element.iter("tr"):
             cells = [c for c in row if isinstance(c.tag, str) and c.tag in ("td", "th")]
-            texts = [_SPACE.sub(" ", c.text_content()).strip() for c in cells]
+            texts = [_text(c) for c in cells]
             if cells and all(c.tag == "th" for c in cells) and not headers:
                 headers = texts
                 continue
@@ -516,7 +516,9 @@ class _Writer:
 
 
 def _text(element: HtmlElement) -> str:
-    """The text of *element*, all on one line."""
+    """The text of *element*, all on one line (a ``<br>`` in it a space)."""
+    for br in element.iter("br"):
+        br.tail = " " + (br.tail or "")
     return _SPACE.sub(" ", element.text_content()).strip()
 
 
