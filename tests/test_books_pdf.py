@@ -290,3 +290,29 @@ def test_an_outline_entry_goes_where_it_points_on_the_page(tmp_path: Path) -> No
         "# Later\n\nThe second part begins lower down.\n"
     )
     assert [(c.title, c.line) for c in document.chapters] == [("Opening", 1), ("Later", 5)]
+
+
+def test_picture_pages_among_text_are_named_in_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4)
+    picture = ImageReader(Image.fromarray(np.zeros((8, 8), dtype=np.uint8)))
+    for number in range(1, 5):
+        if number in (2, 3):
+            pdf.drawImage(picture, 50, 400, 300, 300)
+        else:
+            pdf.setFont("Helvetica", 10)
+            pdf.drawString(60, 700, f"Page {number} has text on it.")
+        pdf.showPage()
+    pdf.save()
+    path = tmp_path / "mixed.pdf"
+    path.write_bytes(buffer.getvalue())
+    with caplog.at_level("WARNING", logger="narrator.books.pdf"):
+        document = load(path)
+    assert document.text == "Page 1 has text on it.\n\nPage 4 has text on it.\n"
+    assert caplog.messages == [
+        f"{path}: 2 pages without a text layer (pictures only) not read: 2-3"
+    ]

@@ -114,6 +114,7 @@ def read_pdf(stream: BinaryIO, name: str, *, max_bytes: int = MAX_INPUT_BYTES) -
     builder = _Builder(outline, max_bytes, name)
     window: deque[_Page] = deque()
     pages = images = 0
+    pictures: list[int] = []  # pages that are pictures only
     try:
         for number, page in enumerate(PDFPage.create_pages(document), 1):
             pages = number
@@ -122,6 +123,8 @@ def read_pdf(stream: BinaryIO, name: str, *, max_bytes: int = MAX_INPUT_BYTES) -
             layout = device.get_result()
             record = _layout(layout, number, page.pageid)
             images += record.images
+            if record.images and not record.lines:
+                pictures.append(number)
             window.append(record)
             # A page is added once the pages after it that may repeat its header are read.
             while builder.last_page < number - HEADER_WINDOW:
@@ -146,12 +149,28 @@ def read_pdf(stream: BinaryIO, name: str, *, max_bytes: int = MAX_INPUT_BYTES) -
             "narrator reads the text of a PDF, not its images: run it through OCR first "
             "(for example ocrmypdf)"
         )
+    if pictures:
+        logger.warning(
+            "%s: %d page%s without a text layer (pictures only) not read: %s", name,
+            len(pictures), "s" if len(pictures) > 1 else "", _page_list(pictures),
+        )  # fmt: skip
     result.title = info.get("Title") or None
     author = info.get("Author")
     result.authors = [author] if author else []
     result.language = info.get("Lang") or None
     result.format = "pdf"
     return result
+
+
+def _page_list(numbers: list[int]) -> str:
+    """``1-3, 7``: page numbers in runs."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in runs)
 
 
 def _check_envelope(stream: BinaryIO, name: str) -> None:
