@@ -260,6 +260,16 @@ def test_the_xml_parser_expands_no_entity_itself() -> None:
     assert "root:" not in root.text_content()
 
 
+def test_elements_nested_too_deep_are_refused(tmp_path: Path) -> None:
+    path = page(tmp_path, "<div>" * 300 + "<p>Deep text.</p>" + "</div>" * 300)
+    with pytest.raises(InputError) as caught:
+        load(path)
+    assert str(caught.value) == (
+        f"{path}: goes beyond the HTML parser's limits (elements nested more than 256 deep); "
+        "it is not a page narrator can read"
+    )
+
+
 def test_the_size_cap(tmp_path: Path) -> None:
     path = page(tmp_path, NEWS_PAGE)
     with pytest.raises(InputError) as caught:

@@ -209,6 +209,12 @@ def _parse(text: str, name: str) -> HtmlElement:
         root = lxml.html.document_fromstring(text, parser=parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
         raise InputError(f"{name}: is not a readable HTML page ({exc})") from None
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        # libxml2 stops at its limits (elements nested 256 deep) and drops the rest.
+        raise InputError(
+            f"{name}: goes beyond the HTML parser's limits (elements nested more than 256 "
+            "deep); it is not a page narrator can read"
+        )
     return root
 
 
