@@ -316,3 +316,24 @@ def test_picture_pages_among_text_are_named_in_a_warning(
     assert caplog.messages == [
         f"{path}: 2 pages without a text layer (pictures only) not read: 2-3"
     ]
+
+
+@pytest.mark.parametrize(
+    ("broken", "elsewhere", "read"),
+    [
+        ("narra-\x00tion", "", "narration"),  # the lexicon knows the joined word
+        ("well-\x00known", "", "well-known"),  # both halves are words, the joined one is not
+        ("re-\x00cover", "they re-cover the chairs", "re-cover"),  # the document decides first
+        ("co-\x00operate", "we cooperate", "cooperate"),
+        ("mother-in-\x00law", "", "mother-in-law"),  # a compound already
+        ("Anglo-\x00Saxon", "", "Anglo-Saxon"),  # before a capital
+        ("zorbu-\x00lated", "", "zorbulated"),  # unknown: taken for hyphenation
+    ],
+)
+def test_the_line_end_hyphen_rule(broken: str, elsewhere: str, read: str) -> None:
+    from narrator.books.pdf import _HYPHEN_BREAK, _Builder, _Paragraph
+
+    builder = _Builder({}, 10**6, "rule")
+    builder.paragraphs = [_Paragraph(1, f"Then {broken} came."), _Paragraph(1, elsewhere or "x")]
+    assert _HYPHEN_BREAK in builder.paragraphs[0].text
+    assert builder.finish().text.splitlines()[0] == f"Then {read} came."
