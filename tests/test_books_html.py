@@ -312,3 +312,10 @@ def test_a_short_page_with_nothing_to_leave_out_keeps_its_structure(tmp_path: Pa
 def test_read_html_takes_a_stream() -> None:
     document = read_html(io.BytesIO(NEWS_PAGE.encode()), "page")
     assert document.text == ARTICLE
+
+
+def test_entity_declarations_are_refused_in_utf16_too(tmp_path: Path) -> None:
+    path = page(tmp_path, EXTERNAL_ENTITY.encode("utf-16"), "wide.xhtml")
+    with pytest.raises(InputError) as caught:
+        load(path)
+    assert str(caught.value) == f"{path}: {REFUSED}"

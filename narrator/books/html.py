@@ -84,8 +84,8 @@ BLOCK_TAGS = frozenset({
 """Elements that start a block of their own; every other element is inline text."""
 
 _HIDDEN_STYLE = re.compile(r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)", re.I)
-_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.I)
-_DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE\b[^>\[]*\[", re.I)
+_ENTITY_DECLARATION = re.compile(r"<!ENTITY", re.I)
+_DOCTYPE_SUBSET = re.compile(r"<!DOCTYPE\b[^>\[]*\[", re.I)
 _CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)|<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""",
     re.I,
@@ -113,14 +113,13 @@ def read_html(
     :class:`~narrator.errors.InputError` for a page over *max_bytes*, a page that
     declares XML entities, and a page with no text.
     """
-    data = _read_capped(stream, name, max_bytes)
-    if _DOCTYPE_SUBSET.search(data) and _ENTITY_DECLARATION.search(data):
+    text = _decode(_read_capped(stream, name, max_bytes))
+    if _DOCTYPE_SUBSET.search(text) and _ENTITY_DECLARATION.search(text):
         raise InputError(
             f"{name}: declares its own XML entities (<!ENTITY ...> in its DOCTYPE), which "
             'narrator does not expand: they can grow to gigabytes ("billion laughs") or '
             "read other files; remove the declarations to read the page"
         )
-    text = _decode(data)
     if not text.strip():
         raise InputError(f"{name}: is empty; there is nothing to narrate")
     root = _parse(text, name)
@@ -219,9 +218,9 @@ def _parse(text: str, name: str) -> HtmlElement:
 
 
 def _plain_names(tree: object) -> None:
-    """Drop namespaces from element and attribute names (``epub:type`` stays findable
-    as ``type`` would clash, so it becomes ``epub-type``); entity references that were
-    left unexpanded become the characters HTML names them for."""
+    """Drop namespaces from element names, and from attribute names (``epub:type``
+    becomes ``epub-type``, ``xml:lang`` ``xml-lang``); entity references left
+    unexpanded (``&nbsp;`` without its DTD) become the characters HTML names them for."""
     import lxml.etree as etree
 
     for element in list(tree.iter()):  # type: ignore[attr-defined]
