@@ -337,3 +337,25 @@ def test_the_line_end_hyphen_rule(broken: str, elsewhere: str, read: str) -> Non
     builder.paragraphs = [_Paragraph(1, f"Then {broken} came."), _Paragraph(1, elsewhere or "x")]
     assert _HYPHEN_BREAK in builder.paragraphs[0].text
     assert builder.finish().text.splitlines()[0] == f"Then {read} came."
+
+
+def test_ligatures_are_read_as_their_letters(tmp_path: Path) -> None:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    fonts = [Path(p) for p in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)]
+    font = next((f for f in fonts if f.exists()), None)
+    if font is None:
+        import reportlab
+
+        font = Path(reportlab.__file__).parent / "fonts" / "Vera.ttf"
+    pdfmetrics.registerFont(TTFont("Body", str(font)))
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4)
+    pdf.setFont("Body", 10)
+    pdf.drawString(60, 700, "The \ufb01rst \ufb02oor was \ufb01lled with o\ufb03ce chairs.")
+    pdf.showPage()
+    pdf.save()
+    path = tmp_path / "ligatures.pdf"
+    path.write_bytes(buffer.getvalue())
+    assert load(path).text == "The first floor was filled with office chairs.\n"

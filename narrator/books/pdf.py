@@ -83,6 +83,11 @@ _PAGE_NUMBER = re.compile(
     r"(?:\s*(?:of|/|von|de)\s*\d{1,5})?[\W_]*$",
     re.IGNORECASE,
 )
+_LIGATURES = str.maketrans({
+    "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+    "\ufb05": "st", "\ufb06": "st",
+})  # fmt: skip
+"""Typeset ligatures (TeX and most book fonts draw "fi" as one glyph) as their letters."""
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
 _ENDS_SENTENCE = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
@@ -370,7 +375,7 @@ def _layout(layout: Any, number: int, pageid: object) -> _Page:
         for line in lines:
             if not isinstance(line, LTTextLine):
                 continue
-            text = _SPACE.sub(" ", line.get_text()).strip()
+            text = _SPACE.sub(" ", line.get_text().translate(_LIGATURES)).strip()
             if not text:
                 continue
             sizes = [c.size for c in line if isinstance(c, LTChar)]
