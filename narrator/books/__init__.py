@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import importlib.util
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,8 +116,6 @@ def load(
     if fmt in ("text", "markdown"):
         with _opened(source) as opened:
             return Document(opened.read(max_bytes), format=fmt)
-    if importlib.util.find_spec(f"{__name__}.{fmt}") is None:  # a reader not written yet
-        raise OptionError(f"reading {fmt.upper()} input is not supported yet")
     with open_binary(source, max_bytes) as (stream, name):
         if fmt == "epub":
             from .epub import read_epub
