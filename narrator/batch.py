@@ -450,6 +450,10 @@ def _plan(
                           lexicon=[job.lexicon, chosen.lexicon_path()],
                           limit=engine.max_chars)  # fmt: skip
     chunked = [fit(segment.chunks, engine.max_chars) for segment in segments]
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OptionError(f"cannot make the folder of {output}: {exc.strerror or exc}") from None
     return _Book(index, job, output, text, chosen, rendering, chunked, group)
 
 
