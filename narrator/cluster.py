@@ -120,9 +120,12 @@ class RayPool:
 
     def start(self, engine: type[Engine], voice: Voice, device: str, threads: int) -> Executor:
         ray = _ray()
-        cpus = threads if not self.gpus else 1
+        total = ray.cluster_resources().get("CPU", 1)
+        cpus: float = threads if not self.gpus else 1
         if self._asked is None and not self.gpus:
-            self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus)
+            self.workers = max(1, int(total // cpus))
+        else:  # as many as asked for, sharing the CPUs there are, so that all can start
+            cpus = min(cpus, total / self.workers)
         remote = ray.remote(_Speaker).options(
             num_cpus=cpus, num_gpus=1 if self.gpus else 0,
             max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES,
