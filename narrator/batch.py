@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -528,12 +529,10 @@ def _synthesize_and_master(
                         _record(results, tracker, book, result)
                         continue
                     pending.append(mastering.submit(_master, book, engine, cache, device, made))
-                    pending[-1].add_done_callback(
-                        lambda done, book=book: _record(results, tracker, book, done.result(),
-                                                        counted=book.chunks))  # fmt: skip
+                    pending[-1].add_done_callback(partial(_mastered, results, tracker, book))
             finally:
                 with contextlib.suppress(Exception):
-                    clips.close()  # ends the workers
+                    getattr(clips, "close", lambda: None)()  # ends the workers
         for future in pending:
             future.result()
 
@@ -575,6 +574,12 @@ def _master(book: _Book, engine: Engine, cache: ClipCache, device: str, made: in
     result.sentences = book.chunks
     result.synthesized = made
     return result
+
+
+def _mastered(
+    results: list[BookResult | None], tracker: _Tracker, book: _Book, done: Future[BookResult]
+) -> None:
+    _record(results, tracker, book, done.result(), counted=book.chunks)
 
 
 def _record(
