@@ -408,3 +408,17 @@ def test_batch_without_ray_imports_no_ray(fake_voice: str, tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert (tmp_path / "alpha.mp3").exists()
+
+
+def test_ray_without_ray_installed_is_one_error_line(
+    fake_voice: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    write_books(tmp_path)
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    result = invoke(["batch", "--ray=auto", str(tmp_path / "alpha.txt"), "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "narrator: error: --ray needs Ray, which is not installed; "
+        'install it with: pip install "narrator-tts[ray]"\n'
+    )
+    assert not (tmp_path / "alpha.mp3").exists()
