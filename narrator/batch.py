@@ -379,7 +379,9 @@ def narrate_many(
                     results[index] = BookResult(job.input, output, "skipped")
                     logger.info("%s: %s exists, skipped (--force remakes it)", job.input, output)
                     continue
-                books.append(_plan(index, job, output, voice, base, device, engines, max_input))
+                books.append(
+                    _plan(index, job, output, voice, base, device, engines, max_input, pool)
+                )
             except NarratorError as exc:
                 results[index] = _failed(job, output, exc)
         tracker = _Tracker(len(listed), sum(book.chunks for book in books), started, progress)
@@ -415,7 +417,7 @@ def _failed(job: Job, output: Path | None, exc: NarratorError) -> BookResult:
 
 def _plan(
     index: int, job: Job, output: Path, voice: str | Path | Voice | None, base: Rendering,
-    device: str, engines: dict[str, Engine], max_input: int,
+    device: str, engines: dict[str, Engine], max_input: int, pool: WorkerPool | None,
 ) -> _Book:  # fmt: skip
     """Read and split *job*'s book as :func:`~narrator.pipeline.narrate` will, loading its
     voice's engine once for all books of that voice."""
@@ -446,7 +448,11 @@ def _plan(
                        default=str)  # fmt: skip
     engine = engines.get(group)
     if engine is None:
-        engine = engines[group] = load_engine(chosen, device=device)
+        remote = getattr(pool, "engine", None)  # a pool's actors load it; not this process
+        loaded = (
+            remote(chosen, device) if remote is not None else load_engine(chosen, device=device)
+        )
+        engine = engines[group] = loaded
     segments = split_text(text, language=chosen.language, rendering=rendering,
                           lexicon=[job.lexicon, chosen.lexicon_path()],
                           limit=engine.max_chars)  # fmt: skip

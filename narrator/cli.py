@@ -462,12 +462,16 @@ def batch(
         connect(ray_address or None)
         pool = RayPool(jobs if jobs > 1 else None, gpus=device == "cuda")
     progress = _BatchProgress(quiet)
-    report = narrate_many(
-        listed, outdir=outdir, pattern=pattern, voice=voice, rendering=rendering,
-        device=device, cache=not no_cache, workers=jobs, pool=pool, force=force,
-        progress=progress.update, max_input=max_input,
-    )  # fmt: skip
-    progress.close()
+    try:
+        report = narrate_many(
+            listed, outdir=outdir, pattern=pattern, voice=voice, rendering=rendering,
+            device=device, cache=not no_cache, workers=jobs, pool=pool, force=force,
+            progress=progress.update, max_input=max_input,
+        )  # fmt: skip
+    finally:
+        progress.close()
+        if pool is not None:
+            pool.close()
     if as_json:
         for book in report.books:
             _say(json.dumps(book.to_dict(), allow_nan=False), err=False)

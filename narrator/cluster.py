@@ -94,8 +94,47 @@ class _Speaker:
             made.append((speak(self.engine, text), time.perf_counter() - began))
         return made
 
+    def facts(self) -> dict[str, Any]:
+        """What the driver's :class:`RemoteEngine` stands in with."""
+        engine = self.engine
+        return {"name": engine.name, "sample_rate": engine.sample_rate,
+                "max_chars": engine.max_chars, "batch_size": engine.batch_size,
+                "concurrent": engine.concurrent, "describe": engine.describe()}  # fmt: skip
+
     def pid(self) -> int:
         return os.getpid()
+
+
+class RemoteEngine(Engine):
+    """Stands in the driver for an engine loaded in a pool's actors: its facts (sample
+    rate, limits, :meth:`describe` for the cache keys), no model.  The driver only
+    masters from the cache, so it never speaks; if a clip is missing all the same (the
+    cache could not be written), that is an :class:`EngineError`."""
+
+    name = "remote"
+
+    def __init__(self, facts: dict[str, Any], key: str) -> None:
+        self.name = facts["name"]  # type: ignore[misc]
+        self.sample_rate = facts["sample_rate"]
+        self.max_chars = facts["max_chars"]
+        self.batch_size = facts["batch_size"]
+        self.concurrent = facts["concurrent"]
+        self._facts = facts["describe"]
+        self.key = key
+        """Which actors of the pool it stands for."""
+
+    @classmethod
+    def load(cls, voice: Voice, *, device: str = "auto") -> Engine:
+        raise EngineError("a remote engine is made by RayPool.engine(), not loaded")
+
+    def synthesize(self, text: str) -> np.ndarray:
+        raise EngineError(
+            f"the clip of {text[:60]!r} is not in the clip cache, and this process does "
+            "not load the voice; check that the cache can be written"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self._facts)
 
 
 class RayPool:
@@ -116,9 +155,65 @@ class RayPool:
         if gpus and not resources.get("GPU"):
             raise OptionError("the Ray cluster has no GPU; use --device cpu")
         self.workers = actors or max(1, int(resources.get("GPU" if gpus else "CPU", 1)))
-        self.executors: list[_RayExecutor] = []
+        self._started: dict[str, tuple[_RayExecutor, dict[str, Any]]] = {}
+
+    def engine(self, voice: Voice, device: str) -> RemoteEngine:
+        """Start the actors for *voice* (taken by :meth:`start`) and return an engine that
+        stands in for theirs in this process, which then loads no model at all.
+
+        The actors load with the engine threads this process would give a loaded engine
+        (:func:`~narrator.engines.engine_threads`), as ``narrate()``'s worker processes do,
+        so the cache keys are ``read``'s on this machine.  Whether an engine runs calls
+        side by side is only known once it is loaded: one actor loads first, and is
+        started again with other threads if the guess was wrong."""
+        from .engines import engine_class, engine_threads
+
+        key = repr((voice, device))
+        if key not in self._started:
+            cls = engine_class(voice.engine)
+            guess = engine_threads(not self.gpus)  # CPU engines mostly run calls side by side
+            first = self._actors(cls, voice, device, guess, 1)
+            facts = self._facts(first)
+            threads = engine_threads(facts["concurrent"])
+            if threads != guess:
+                first.shutdown()
+                first = self._actors(cls, voice, device, threads, 1)
+                facts = self._facts(first)
+            more = self._actors(cls, voice, device, threads, self.workers - 1)
+            executor = _RayExecutor(
+                first.actors + more.actors, max(self.batch, facts["batch_size"])
+            )
+            self._started[key] = (executor, facts)
+        return RemoteEngine(self._started[key][1], key)
+
+    def _facts(self, executor: _RayExecutor) -> dict[str, Any]:
+        try:
+            facts: dict[str, Any] = _ray().get(executor.actors[0].facts.remote())
+        except Exception as exc:  # the model does not load there: the engine's own error
+            executor.shutdown()
+            raise _failure(exc) from None
+        return facts
+
+    def close(self) -> None:
+        """End the actors started for voices that were never spoken with."""
+        for executor, _ in self._started.values():
+            executor.shutdown()
+        self._started.clear()
 
     def start(self, engine: type[Engine], voice: Voice, device: str, threads: int) -> Executor:
+        """The actors started for *voice* by :meth:`engine` (taken: a second start makes
+        new ones), or new actors."""
+        key = repr((voice, device))
+        if issubclass(engine, RemoteEngine) and key in self._started:
+            return self._started.pop(key)[0]
+        if issubclass(engine, RemoteEngine):
+            raise EngineError("RayPool.start() needs the engine class, or RayPool.engine() first")
+        executor = self._actors(engine, voice, device, threads, self.workers)
+        return executor
+
+    def _actors(
+        self, engine: type[Engine], voice: Voice, device: str, threads: int, count: int
+    ) -> _RayExecutor:
         ray = _ray()
         total = ray.cluster_resources().get("CPU", 1)
         cpus: float = threads if not self.gpus else 1
@@ -130,11 +225,8 @@ class RayPool:
             num_cpus=cpus, num_gpus=1 if self.gpus else 0,
             max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES,
         )  # fmt: skip
-        actors = [remote.remote(engine, voice, device, threads) for _ in range(self.workers)]
-        batch = max(self.batch, getattr(engine, "batch_size", 1))
-        executor = _RayExecutor(actors, batch)
-        self.executors.append(executor)
-        return executor
+        actors = [remote.remote(engine, voice, device, threads) for _ in range(count)]
+        return _RayExecutor(actors, max(self.batch, engine.batch_size))
 
 
 class _RayExecutor(Executor):
