@@ -29,15 +29,49 @@ ROOT = Path(__file__).resolve().parent.parent
 WORDS_PER_MINUTE = 160
 """About how fast joe reads plain prose."""
 
-SUBJECTS = ["The old miller", "A young clerk", "The river", "Her brother", "The committee",
-            "Nobody in the village", "The last train", "A grey cat", "The doctor", "We"]  # fmt: skip
-VERBS = ["watched", "remembered", "carried", "followed", "counted", "painted", "forgot",
-         "described", "repaired", "questioned"]  # fmt: skip
-OBJECTS = ["the lanterns along the harbour", "a letter from the capital", "every stone of the bridge",
-           "the long road to the north", "the numbers in the ledger", "a song about the winter",
-           "the clocks in the tower", "the smallest boat in the bay"]  # fmt: skip
-ENDINGS = ["before the rain came", "without a word", "until the evening", "for the third time",
-           "as the bells rang", "while the others slept", "in the grey morning light"]  # fmt: skip
+SUBJECTS = [
+    "The old miller",
+    "A young clerk",
+    "The river",
+    "Her brother",
+    "The committee",
+    "Nobody in the village",
+    "The last train",
+    "A grey cat",
+    "The doctor",
+    "We",
+]
+VERBS = [
+    "watched",
+    "remembered",
+    "carried",
+    "followed",
+    "counted",
+    "painted",
+    "forgot",
+    "described",
+    "repaired",
+    "questioned",
+]
+OBJECTS = [
+    "the lanterns along the harbour",
+    "a letter from the capital",
+    "every stone of the bridge",
+    "the long road to the north",
+    "the numbers in the ledger",
+    "a song about the winter",
+    "the clocks in the tower",
+    "the smallest boat in the bay",
+]
+ENDINGS = [
+    "before the rain came",
+    "without a word",
+    "until the evening",
+    "for the third time",
+    "as the bells rang",
+    "while the others slept",
+    "in the grey morning light",
+]
 
 
 def make_texts(folder: Path, books: int, minutes: float) -> list[Path]:
@@ -90,8 +124,10 @@ def micro(models: Path, base: Path) -> dict[str, float]:
 
     engine = load_engine(load_voice("joe"), device="cpu")
     rng = random.Random(1)
-    sentences = [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
-                 f"{rng.choice(ENDINGS)}." for _ in range(20)]  # fmt: skip
+    sentences = [
+        f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(ENDINGS)}."
+        for _ in range(20)
+    ]
     engine.synthesize(sentences[0])
     started = time.perf_counter()
     clips = [engine.synthesize(s) for s in sentences]
@@ -105,10 +141,11 @@ def micro(models: Path, base: Path) -> dict[str, float]:
     driver_s = (time.perf_counter() - started) / (len(clips) * 5)
     engine.close()
     return {
-        "engine_s_per_sentence": engine_s, "audio_s_per_sentence": audio_s,
+        "engine_s_per_sentence": engine_s,
+        "audio_s_per_sentence": audio_s,
         "clip_bytes": float(np.mean([len(c) * 4 + 36 for c in clips])),
         "driver_s_per_clip": driver_s,
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -126,10 +163,15 @@ def main() -> None:
         models = base / "models"
         models.mkdir()
         # joe's optimized graph, made once and shared (a user's cache holds it already)
-        run([*narrator, "read", str(paths[0]), "-v", "joe", "-o", str(base / "warm.mp3"), "-q"],
-            fresh_cache(base, models, "warm"))  # fmt: skip
-        results: dict[str, object] = {"books": args.books, "minutes": args.minutes,
-                                      "cores": os.cpu_count()}  # fmt: skip
+        run(
+            [*narrator, "read", str(paths[0]), "-v", "joe", "-o", str(base / "warm.mp3"), "-q"],
+            fresh_cache(base, models, "warm"),
+        )
+        results: dict[str, object] = {
+            "books": args.books,
+            "minutes": args.minutes,
+            "cores": os.cpu_count(),
+        }
         for mode in args.modes.split(","):
             out = base / f"out-{mode}"
             out.mkdir()
@@ -142,14 +184,28 @@ def main() -> None:
                 wall, _ = run(loop, cache, shell=True)
             else:
                 ray = ["--ray="] if mode == "ray" else []
-                wall, stdout = run([*narrator, "batch", *ray, str(texts), "-v", "joe", "-o",
-                                    str(out), "-q", "--json"], cache)  # fmt: skip
+                wall, stdout = run(
+                    [
+                        *narrator,
+                        "batch",
+                        *ray,
+                        str(texts),
+                        "-v",
+                        "joe",
+                        "-o",
+                        str(out),
+                        "-q",
+                        "--json",
+                    ],
+                    cache,
+                )
                 lines = [json.loads(line) for line in stdout.splitlines()]
                 total = lines[-1]
                 results[f"{mode}_audio_hours"] = total["audio_seconds"] / 3600
                 results[f"{mode}_sentences"] = total["sentences"]
                 results[f"{mode}_mastering_s_per_book"] = sum(
-                    line["elapsed"] for line in lines[:-1]) / len(lines[:-1])  # fmt: skip
+                    line["elapsed"] for line in lines[:-1]
+                ) / len(lines[:-1])
             results[f"{mode}_wall_s"] = wall
             print(f"{mode}: {wall:.1f} s", flush=True)
         results.update(micro(models, base))
