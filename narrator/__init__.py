@@ -16,10 +16,12 @@ package and the command are ``narrator``; the ``narrator`` on PyPI is an unrelat
 
 __all__ = [
     "AudioFormat", "Engine", "Narration", "NarratorError", "Rendering", "Segment", "Voice",
-    "detect_language", "list_voices", "load_voice", "narrate", "register_engine", "split_text",
+    "detect_language", "list_voices", "load_voice", "narrate", "narrate_many", "register_engine",
+    "split_text",
 ]  # fmt: skip
 
 if TYPE_CHECKING:
+    from .batch import narrate_many
     from .engines import Engine, register_engine
     from .errors import NarratorError
     from .language import detect_language
@@ -33,6 +35,7 @@ _LAZY = {
     "Narration": "pipeline", "narrate": "pipeline", "AudioFormat": "rendering",
     "Rendering": "rendering", "Segment": "text", "split_text": "text", "Voice": "voices",
     "list_voices": "voices", "load_voice": "voices", "detect_language": "language",
+    "narrate_many": "batch",
 }  # fmt: skip
 
 

@@ -448,6 +448,171 @@ def read(
             _say(f"narrator: wrote {subtitles}")
 
 
+# -- narrator batch (issue 15): its options are read's, but for these few of its own.
+_BATCH_SHARES_READS = (
+    "voice", "speed", "speaker", "seed", "device", "accept_coqui_license", "sentence_pause",
+    "paragraph_pause", "scene_pause", "heading_pause", "loudness", "true_peak", "fmt",
+    "bitrate", "lexicon", "max_input", "author", "split_chapters", "jobs", "no_cache", "quiet",
+    "verbose",
+)  # fmt: skip
+
+
+@cli.command()
+@click.argument("inputs", metavar="[INPUT]...", nargs=-1, type=str)
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="A .csv (with a header) or .jsonl file of books, one a row: "
+    "input, and optionally output, voice, title, author and read's options.",
+)
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Folder of the outputs (made if missing).",
+)
+@click.option(
+    "--name",
+    "pattern",
+    default="{stem}.{format}",
+    show_default=True,
+    help="Output name in OUTDIR: {stem} and {name} of the input, {format}.",
+)
+@click.option("--force", is_flag=True, help="Remake books whose output exists.")
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Synthesize on a Ray cluster: auto, ray://HOST:PORT, "
+    "or no address for a local one (write --ray=ADDRESS before the inputs).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON line per book on stdout, then one with the totals.",
+)
+def batch(
+    inputs: tuple[str, ...], manifest: Path | None, outdir: Path, pattern: str, force: bool,
+    ray_address: str | None, as_json: bool, voice: str, speed: float | None,
+    speaker: str | None, seed: int | None, device: str, accept_coqui_license: bool,
+    sentence_pause: float, paragraph_pause: float, scene_pause: float, heading_pause: float,
+    loudness: float, true_peak: float, fmt: str | None, bitrate: str, lexicon: Path | None,
+    max_input: int, author: str | None, split_chapters: bool, jobs: int, no_cache: bool,
+    quiet: bool, verbose: int,
+) -> None:  # fmt: skip
+    """Narrate many books into OUTDIR: files and folders, or a --manifest.
+
+    Sentences of all the books are synthesized together (with -j workers, or Ray actors),
+    and each book is mastered as soon as its clips are ready, into the file `narrator read`
+    would make. A book whose output exists is skipped (--force remakes it); one that fails
+    is reported and the others go on: the exit code is then 1.
+    """
+    from .batch import Job, find_inputs, narrate_many, read_manifest
+
+    _setup_logging(verbose, quiet)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if ray_address and Path(ray_address).exists():  # `--ray books/`: an input, no address
+        inputs, ray_address = (ray_address, *inputs), ""
+    try:
+        kbps = parse_bitrate(bitrate)
+    except NarratorError as exc:
+        raise click.BadParameter(str(exc), param_hint="--bitrate") from None
+    if not inputs and manifest is None:
+        raise click.UsageError("give input files or folders, or --manifest FILE")
+    listed = (read_manifest(manifest) if manifest is not None else []) + [
+        Job(path) for path in find_inputs(inputs)]  # fmt: skip
+    for job in listed:
+        job.lexicon = job.lexicon or lexicon
+        job.split_chapters = job.split_chapters or split_chapters
+    _accept_license(accept_coqui_license)
+    tags = {"author": author} if author else {}
+    rendering = Rendering(
+        sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
+        heading_pause=heading_pause, scene_pause=scene_pause, loudness=loudness,
+        true_peak=true_peak, format=AudioFormat.parse(fmt or "mp3"), bitrate=kbps, tags=tags,
+    )  # fmt: skip
+    outdir.mkdir(parents=True, exist_ok=True)
+    pool = None
+    if ray_address is not None:
+        from .cluster import RayPool, connect
+
+        connect(ray_address or None)
+        pool = RayPool(jobs if jobs > 1 else None, gpus=device == "cuda")
+    progress = _BatchProgress(quiet)
+    try:
+        report = narrate_many(
+            listed, outdir=outdir, pattern=pattern, voice=voice, rendering=rendering,
+            device=device, cache=not no_cache, workers=jobs, pool=pool, force=force,
+            progress=progress.update, max_input=max_input,
+        )  # fmt: skip
+    finally:
+        progress.close()
+        if pool is not None:
+            pool.close()
+    if as_json:
+        for book in report.books:
+            _say(json.dumps(book.to_dict(), allow_nan=False), err=False)
+        _say(json.dumps(report.totals(), allow_nan=False), err=False)
+    if not quiet:
+        totals = report.totals()
+        _say(f"narrator: batch: {totals['made']} made, {totals['skipped']} skipped, "
+             f"{totals['failed']} failed; {totals['audio_seconds'] / 3600:.2f} h of audio "
+             f"in {report.elapsed:.1f} s")  # fmt: skip
+    if report.exit_code:
+        sys.exit(report.exit_code)
+
+
+batch.params += [p for p in read.params if p.name in _BATCH_SHARES_READS]
+
+
+class _BatchProgress:
+    """A line per book on stderr (a failure even with --quiet), and on a terminal a
+    status line: books, sentences, hours of audio, throughput, ETA."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = not quiet and sys.stderr is not None and sys.stderr.isatty()
+        self.shown = 0.0
+
+    def update(self, event: Any) -> None:
+        book = event.book
+        status = (f"[{event.books_done}/{event.books} books, {event.sentences_done}/"
+                  f"{event.sentences} sentences, {event.audio_seconds / 3600:.2f} h of audio, "
+                  f"{event.throughput:.1f}x real time"
+                  + (f", ETA {_clock(event.eta)}]" if event.eta is not None else "]"))  # fmt: skip
+        if book is not None:
+            if book.status == "failed":
+                line = f"narrator: failed {book.input}: {book.reason}"
+            elif book.status == "skipped":
+                line = f"narrator: skipped {book.input}: {book.output} exists (--force remakes it)"
+            else:
+                length = _clock(book.summary.get("duration") or 0)
+                line = f"narrator: wrote {book.output} ({length})"
+            if book.status == "failed" or not self.quiet:
+                self._clear()
+                _say(f"{line} {status}")
+        elif self.tty and time.monotonic() - self.shown > 0.5:
+            self.shown = time.monotonic()
+            with contextlib.suppress(OSError):
+                click.echo(f"\r{status}\x1b[K", err=True, nl=False)
+
+    def _clear(self) -> None:
+        if self.tty:
+            with contextlib.suppress(OSError):
+                click.echo("\r\x1b[K", err=True, nl=False)
+
+    def close(self) -> None:
+        self._clear()
+
+
 def _input_file(input: str) -> str:
     """The file INPUT names (standard input's, when it is redirected from one), which no
     output may replace."""

@@ -7,7 +7,8 @@ code  meaning
 ====  =====================================================
 0     success (also when every file is complete and only a message or the
       ``--json`` summary met a closed pipe or stream)
-1     narration failed (engine, model, output)
+1     narration failed (engine, model, output); ``narrator batch``: any book
+      failed (each is reported on its own line)
 2     bad usage: an option value, a missing or unreadable input, an output
       that is an input or another output
 3     unknown voice or a broken voice preset

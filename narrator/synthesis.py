@@ -29,7 +29,7 @@ from concurrent.futures import (
 )
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 import numpy as np
 
@@ -66,8 +66,23 @@ order, so a long sentence at the head holds back the slots behind it: with 2 per
 the story ran on one of its two calls for 0.15 s at a time, several times."""
 
 
+class WorkerPool(Protocol):
+    """Workers elsewhere (a Ray cluster: :mod:`narrator.cluster`) that each load the
+    engine once and speak the texts sent to them."""
+
+    workers: int
+    """Engine calls running at once (the window of texts in flight follows it)."""
+
+    def start(self, engine: type[Engine], voice: Voice, device: str, threads: int) -> Executor:
+        """An executor whose workers load *voice* with *engine* on *device*, with
+        :data:`~narrator.engines.THREADS_ENV` set to *threads*, and run
+        ``submit(worker_synthesize, text)`` there; its ``shutdown`` ends them."""
+        ...
+
+
 class Synthesizer:
-    """Speaks lists of text chunks with one voice, through the cache and *jobs* workers."""
+    """Speaks lists of text chunks with one voice, through the cache and *jobs* workers
+    (or the workers of *pool*)."""
 
     def __init__(
         self,
@@ -77,12 +92,16 @@ class Synthesizer:
         engine: Engine | Future[Engine] | None = None,
         cache: ClipCache | None = None,
         jobs: int = 1,
+        pool: WorkerPool | None = None,
     ) -> None:
-        if not 1 <= jobs <= MAX_JOBS:
+        if pool is not None:
+            jobs = pool.workers
+        elif not 1 <= jobs <= MAX_JOBS:
             raise OptionError(f"jobs must be between 1 and {MAX_JOBS}, not {jobs}")
         self.voice = voice
         self.device = device
         self.jobs = jobs
+        self.pool = pool
         self.cache = cache
         self.stats = SynthesisStats()
         # An engine handed over loaded is the caller's; one still loading (or loaded
@@ -94,7 +113,7 @@ class Synthesizer:
         self.threads = engine_threads(self.engine.concurrent)
         # Engine calls running at once: worker processes, or threads sharing the model.
         self.calls = 1
-        if jobs > 1:
+        if jobs > 1 or pool is not None:
             self.calls = jobs
         elif self.engine.concurrent and self.engine.batch_size == 1:
             self.calls = concurrent_calls(self.threads)
@@ -114,9 +133,9 @@ class Synthesizer:
         flight, so memory is bounded by a chunk, not by a segment (a page without a
         full stop is one segment of many chunks)."""
         texts = (text for chunks in chunked for text in chunks)
-        if self.jobs == 1 and self.engine.batch_size > 1:
+        if self.pool is None and self.jobs == 1 and self.engine.batch_size > 1:
             yield from self._batched(texts)
-        elif self.calls == 1:
+        elif self.pool is None and self.calls == 1:
             for text in texts:
                 yield self._clip(text)
         else:
@@ -181,12 +200,15 @@ class Synthesizer:
 
     def _pool(self) -> tuple[Executor, Callable[[str], tuple[np.ndarray, float]]]:
         """Where :meth:`_parallel` sends the texts, and what speaks each one there."""
+        if self.pool is not None:
+            started = self.pool.start(type(self.engine), self.voice, self.device, self.threads)
+            return started, worker_synthesize
         if self.jobs > 1:
             pool: Executor = ProcessPoolExecutor(
                 self.jobs, mp_context=get_context("spawn"), initializer=_worker_init,
                 initargs=(type(self.engine), self.voice, self.device, self.threads, os.getpid()),
             )  # fmt: skip
-            return pool, _worker_synthesize
+            return pool, worker_synthesize
         return ThreadPoolExecutor(self.calls, thread_name_prefix="narrator-speak"), self._timed
 
     def _parallel(self, texts: Iterable[str]) -> Iterator[np.ndarray]:
@@ -361,7 +383,8 @@ _PR_SET_PDEATHSIG = 1
 """prctl(2): the signal a process gets when its parent dies."""
 
 
-def _worker_synthesize(text: str) -> tuple[np.ndarray, float]:
+def worker_synthesize(text: str) -> tuple[np.ndarray, float]:
+    """In a worker: the clip of *text* by the engine the worker loaded, and its seconds."""
     assert _worker_engine is not None
     began = time.perf_counter()
     clip = speak(_worker_engine, text)

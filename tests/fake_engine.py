@@ -147,3 +147,30 @@ class RoundingEngine(FakeEngine):
     def synthesize(self, text: str) -> np.ndarray:
         FakeEngine.calls.append(text)
         return self.rate.apply(self.speak(text, self.rate.scale))
+
+
+KILL_MARKS_ENV = "NARRATOR_TEST_KILL_MARKS"
+"""The folder where :class:`KillOnceEngine` leaves a mark once it has killed its process."""
+
+
+class KillOnceEngine(FakeEngine):
+    """The fake engine, except that its process is killed (SIGKILL) at its third clip,
+    once for each model name: the mark is a file named after the model in the folder
+    ``$NARRATOR_TEST_KILL_MARKS``.  Its clips are the fake engine's."""
+
+    name = "kill-once"
+    made = 0  # clips made in this process
+
+    def synthesize(self, text: str) -> np.ndarray:
+        import os
+        import signal
+        import time
+        from pathlib import Path
+
+        time.sleep(0.05)  # other workers are busy meanwhile
+        KillOnceEngine.made += 1
+        mark = Path(os.environ[KILL_MARKS_ENV], self.voice.model)
+        if KillOnceEngine.made == 3 and not mark.exists():
+            mark.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().synthesize(text)
