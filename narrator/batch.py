@@ -39,10 +39,11 @@ from typing import Any
 
 import numpy as np
 
+from .books import Document, load, read_cover
 from .cache import ClipCache
 from .engines import Engine, load_engine
 from .errors import InputError, NarratorError, OptionError
-from .language import AUTO_VOICE, auto_voice
+from .language import AUTO_VOICE, auto_voice, text_language
 from .rendering import AudioFormat, Rendering
 from .synthesis import Synthesizer, WorkerPool
 from .text import split_text
@@ -83,6 +84,12 @@ class Job:
     subtitles: Path | None = None
     split_chapters: bool = False
     input_format: str | None = None
+    extract: bool | None = None
+    """HTML: only the page's article (None: on for HTML files, as for ``read``)."""
+    skip_notes: bool = False
+    chapters: str | None = None
+    """Only these chapters (``3-7,10``), as ``read --chapters``."""
+    cover: Path | None = None
     problem: str | None = None
     """Why this job cannot run (a manifest row that could not be read): it fails with it."""
 
@@ -219,9 +226,9 @@ def find_inputs(paths: Iterable[str | Path]) -> list[Path]:
 _FLOATS = {"speed", "sentence_pause", "paragraph_pause", "heading_pause", "scene_pause",
            "loudness", "true_peak"}  # fmt: skip
 _INTS = {"seed"}
-_PATHS = {"input", "output", "lexicon", "subtitles"}
-_FLAGS = {"split_chapters"}
-_TEXTS = {"voice", "speaker", "title", "author", "format", "bitrate", "input_format"}
+_PATHS = {"input", "output", "lexicon", "subtitles", "cover"}
+_FLAGS = {"split_chapters", "skip_notes", "extract"}
+_TEXTS = {"voice", "speaker", "title", "author", "format", "bitrate", "input_format", "chapters"}
 MANIFEST_COLUMNS = tuple(sorted(_FLOATS | _INTS | _PATHS | _FLAGS | _TEXTS))
 """What a manifest row may hold; ``input`` is required."""
 
@@ -315,7 +322,8 @@ class _Book:
     index: int
     job: Job
     output: Path
-    text: str
+    document: Document
+    """The book as read: narrate() takes its language, chapters, cover and places."""
     voice: Voice
     rendering: Rendering
     chunked: list[list[str]]
@@ -421,12 +429,15 @@ def _plan(
 ) -> _Book:  # fmt: skip
     """Read and split *job*'s book as :func:`~narrator.pipeline.narrate` will, loading its
     voice's engine once for all books of that voice."""
-    from .books import load
+    document = load(job.input, job.input_format, max_bytes=max_input, extract=job.extract,
+                    skip_notes=job.skip_notes)  # fmt: skip
+    if job.chapters:
+        from .books.chapters import select
 
-    document = load(job.input, job.input_format, max_bytes=max_input)
+        document = select(document, job.chapters)
     text = document.text
     wanted = job.voice if job.voice is not None else voice
-    chosen = auto_voice(text) if wanted == AUTO_VOICE else load_voice(wanted)
+    chosen = auto_voice(text, document.language) if wanted == AUTO_VOICE else load_voice(wanted)
     chosen = chosen.with_options(speaker=job.speaker, speed=job.speed, seed=job.seed)
     tags = dict(base.tags)
     for key, value in (("title", job.title or document.title),
@@ -444,6 +455,8 @@ def _plan(
     known = {f.name for f in fields(Rendering)}
     rendering = replace(base, format=fmt, tags=tags,
                         **{k: v for k, v in settings.items() if k in known})  # fmt: skip
+    if job.cover is not None:
+        rendering = replace(rendering, cover=read_cover(job.cover))
     group = json.dumps([chosen.engine, chosen.sound_identity(), device], sort_keys=True,
                        default=str)  # fmt: skip
     engine = engines.get(group)
@@ -453,7 +466,8 @@ def _plan(
             remote(chosen, device) if remote is not None else load_engine(chosen, device=device)
         )
         engine = engines[group] = loaded
-    segments = split_text(text, language=chosen.language, rendering=rendering,
+    segments = split_text(text, language=text_language(chosen.language, document.language),
+                          rendering=rendering,
                           lexicon=[job.lexicon, chosen.lexicon_path()],
                           limit=engine.max_chars)  # fmt: skip
     chunked = [fit(segment.chunks, engine.max_chars) for segment in segments]
@@ -461,7 +475,7 @@ def _plan(
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OptionError(f"cannot make the folder of {output}: {exc.strerror or exc}") from None
-    return _Book(index, job, output, text, chosen, rendering, chunked, group)
+    return _Book(index, job, output, document, chosen, rendering, chunked, group)
 
 
 class _Tracker:
@@ -567,7 +581,7 @@ def _master(book: _Book, engine: Engine, cache: ClipCache, device: str, made: in
     job = book.job
     try:
         narration = narrate(
-            book.text, book.output, voice=book.voice, rendering=book.rendering, device=device,
+            book.document, book.output, voice=book.voice, rendering=book.rendering, device=device,
             engine=engine, fallback_title=title_from_name(job.input), cache=cache,
             subtitles=job.subtitles, split_chapters=job.split_chapters, lexicon=job.lexicon,
             inputs=[job.input],

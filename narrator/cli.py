@@ -211,18 +211,9 @@ def _load_document(
 
 def _read_cover(path: Path | None) -> bytes | None:
     """The image ``--cover`` names, checked to be a JPEG or PNG."""
-    if path is None:
-        return None
-    from .errors import InputError
-    from .rendering import cover_type
+    from .books import read_cover
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"--cover {path}: cannot read it ({exc.strerror or exc})") from None
-    if cover_type(data) is None:
-        raise InputError(f"--cover {path}: is not a JPEG or PNG image")
-    return data
+    return None if path is None else read_cover(path)
 
 
 # --- end of the book options --------------------------------------------------------------
@@ -453,7 +444,7 @@ _BATCH_SHARES_READS = (
     "voice", "speed", "speaker", "seed", "device", "accept_coqui_license", "sentence_pause",
     "paragraph_pause", "scene_pause", "heading_pause", "loudness", "true_peak", "fmt",
     "bitrate", "lexicon", "max_input", "author", "split_chapters", "jobs", "no_cache", "quiet",
-    "verbose",
+    "verbose", "input_format", "extract", "skip_notes",
 )  # fmt: skip
 
 
@@ -506,7 +497,8 @@ def batch(
     sentence_pause: float, paragraph_pause: float, scene_pause: float, heading_pause: float,
     loudness: float, true_peak: float, fmt: str | None, bitrate: str, lexicon: Path | None,
     max_input: int, author: str | None, split_chapters: bool, jobs: int, no_cache: bool,
-    quiet: bool, verbose: int,
+    quiet: bool, verbose: int, input_format: str | None, extract: bool | None,
+    skip_notes: bool,
 ) -> None:  # fmt: skip
     """Narrate many books into OUTDIR: files and folders, or a --manifest.
 
@@ -532,6 +524,9 @@ def batch(
     for job in listed:
         job.lexicon = job.lexicon or lexicon
         job.split_chapters = job.split_chapters or split_chapters
+        job.input_format = job.input_format or input_format
+        job.extract = extract if job.extract is None else job.extract
+        job.skip_notes = job.skip_notes or skip_notes
     _accept_license(accept_coqui_license)
     tags = {"author": author} if author else {}
     rendering = Rendering(

@@ -422,3 +422,38 @@ def test_ray_without_ray_installed_is_one_error_line(
         'install it with: pip install "narrator-tts[ray]"\n'
     )
     assert not (tmp_path / "alpha.mp3").exists()
+
+
+def test_batch_reads_books_as_read_does(fake_voice: str, tmp_path: Path, monkeypatch):
+    """An EPUB (chapters, cover, tags) and an HTML page: the batch's files are read's."""
+    import mutagen
+
+    from narrator.tags import read_chapters
+
+    from .audio import decode_ffmpeg
+    from .epubs import ebooklib_epub
+    from .test_books_html import NEWS_PAGE
+
+    books = tmp_path / "books"
+    books.mkdir()
+    ebooklib_epub(books / "keeper.epub")
+    (books / "river.html").write_text(NEWS_PAGE)
+    monkeypatch.setenv("NARRATOR_CACHE_DIR", str(tmp_path / "read-cache"))
+    (tmp_path / "read").mkdir()
+    for name in ("keeper.epub", "river.html"):
+        target = tmp_path / "read" / f"{Path(name).stem}.m4b"
+        result = invoke(["read", str(books / name), "-o", str(target), "-q", "-v", fake_voice])
+        assert result.exit_code == 0, result.output
+    monkeypatch.setenv("NARRATOR_CACHE_DIR", str(tmp_path / "batch-cache"))
+    result = invoke(["batch", str(books), "-o", str(tmp_path / "out"), "-v", fake_voice,
+                     "--format", "m4b", "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for stem in ("keeper", "river"):
+        made, read = tmp_path / "out" / f"{stem}.m4b", tmp_path / "read" / f"{stem}.m4b"
+        assert read_chapters(made) == read_chapters(read)
+        np.testing.assert_array_equal(decode_ffmpeg(made).audio, decode_ffmpeg(read).audio)
+        tags, expected = mutagen.File(made).tags, mutagen.File(read).tags
+        for key in ("\xa9nam", "\xa9ART", "covr"):
+            assert tags.get(key) == expected.get(key), key
+    assert len(read_chapters(tmp_path / "out" / "keeper.m4b")) >= 4
+    assert mutagen.File(tmp_path / "out" / "keeper.m4b").tags.get("covr")

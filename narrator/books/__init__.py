@@ -179,3 +179,16 @@ def _opened(source: str | Path | TextInput) -> Iterator[TextInput]:
         return
     with open_input(source) as opened:
         yield opened
+
+
+def read_cover(path: str | Path) -> bytes:
+    """The cover image at *path* (``--cover``), checked to be a JPEG or PNG."""
+    from ..rendering import cover_type
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"--cover {path}: cannot read it ({exc.strerror or exc})") from None
+    if cover_type(data) is None:
+        raise InputError(f"--cover {path}: is not a JPEG or PNG image")
+    return data
