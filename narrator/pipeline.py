@@ -26,10 +26,12 @@ from .encode import copy_to_stream, decode_blocks, read_blocks
 from .engines import DEVICES, Engine, engine_class, load_engine_in_background
 from .errors import InputError, OptionError, OutputError
 from .language import AUTO_VOICE, auto_voice, language_mismatch
-from .master import Mastered, Programme, export_range, master
-from .pieces import PieceMaster, PieceStore, piece_format
+from .mastering import Mastered
+from .mastering.pieces import PieceMaster, piece_format
+from .mastering.store import PieceStore
+from .mastering.whole import export_range, master
 from .rendering import AudioFormat, Rendering
-from .stitch import Span, Stitcher
+from .stitch import Programme, Span, Stitcher
 from .synthesis import SynthesisStats, Synthesizer
 from .text import Kind, Lexicon, Segment, split_text
 from .text.chunks import fit
