@@ -295,6 +295,11 @@ class BlockAnalysis(Blocks):
         """Analyse what is left (the stream has ended)."""
         self._analyse(final=True)
 
+    def catch_up(self) -> None:
+        """Analyse every whole block fed so far (but the few samples the true peak of
+        the last one waits for), however few: for a stream mastered as it comes."""
+        self._analyse(final=False)
+
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Analyse what is left; (true peak, K-weighted energy) of every block, read
         into memory (for tests and small programmes: the rest reads ranges)."""

@@ -1,0 +1,187 @@
+"""Mastering a stream: audio at the target loudness a sentence at a time, without
+seeing the whole text.
+
+The two-pass paths know the whole narration before they fix the gain.  A stream
+cannot wait, so its gain is planned from what it knows so far: the voice's
+measured loudness (the *prior*, kept per voice in the cache) and the programme
+stitched so far, which :func:`~narrator.mastering.plan.plan_gain` plans over at
+checkpoints that grow with it.  While little has been heard the prior weighs
+more; as the text goes on, the measurement takes over.  Each sentence keeps the
+gain it was given (the gain only moves in the pauses between sentences), so the
+whole lands near the target (within :data:`STREAM_TOLERANCE_LU`) rather than on
+it.  The same look-ahead true-peak limiter as the file paths (and its touch-up
+stage) runs over the gained blocks, and a block is only handed on once the
+limiter has seen far enough past it: a stream holds back about 0.1 s, which lies
+in the pause after each sentence.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..loudness import BLOCK, SILENCE, Blocks, Limiter, LoudnessMeter
+from ..rendering import Rendering
+from ..stitch import Programme
+from .plan import LOSSLESS_PEAK_MARGIN, plan_gain
+from .render import RoomTone
+
+STREAM_TOLERANCE_LU = 1.0
+"""How far from the target a whole stream may land (LU)."""
+
+STREAM_LOSSY_PEAK_MARGIN = 1.5
+"""dB the limiter stays under the ceiling for a lossy stream: the file paths measure
+what the codec adds to the peaks and master again; a stream cannot, so it keeps room
+for the most the codecs were seen to add (Opus and MP3 at narration bitrates)."""
+
+PRIOR_SECONDS = 6.0
+"""The voice's measured loudness counts as this many seconds of the stream's own audio,
+while the stream is young."""
+
+REPLAN_EVERY = 1.25
+"""After the first :data:`EARLY_SECONDS`, the gain is planned again each time the
+programme has grown by this factor (so planning costs O(n log n) over a stream)."""
+
+EARLY_SECONDS = 30.0
+"""Seconds at the start of a stream during which the gain is planned after every
+sentence."""
+
+
+class _Gained(Blocks):
+    """The programme's block peaks with each block's gain added: what the limiter sees."""
+
+    def __init__(self, live: LiveMaster) -> None:
+        self._live = live
+
+    def __len__(self) -> int:
+        return self._live.decided
+
+    def peaks_db(self, start: int, stop: int) -> np.ndarray:
+        start, stop = max(0, start), min(stop, self._live.decided)
+        peaks = self._live.programme.analysis.peaks_db(start, stop).astype(np.float64)
+        return peaks + self._live.block_gains(start, start + len(peaks))
+
+    def energies(self, start: int, stop: int) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def loudest_db(self) -> float:
+        raise NotImplementedError
+
+
+class LiveMaster:
+    """Masters a programme as it is stitched: :meth:`append` the audio, :meth:`settle`
+    after each sentence (the gain for what came since is fixed then), :meth:`take` the
+    mastered samples that are ready, and :meth:`finish` at the end."""
+
+    def __init__(self, sample_rate: int, rendering: Rendering, prior: float | None) -> None:
+        self.rate = sample_rate
+        self.target = rendering.loudness
+        lossy = rendering.format.lossy
+        margin = STREAM_LOSSY_PEAK_MARGIN if lossy else LOSSLESS_PEAK_MARGIN
+        self.ceiling = rendering.true_peak - margin
+        self.limiter = Limiter(sample_rate, self.ceiling)
+        self.programme = Programme(sample_rate)
+        self.prior = prior
+        self.source = LoudnessMeter(sample_rate)
+        """The loudness of what was stitched, before any gain (the voice's, refined)."""
+        self.decided = 0
+        """Blocks whose gain is fixed."""
+        self.gain = 0.0
+        self._starts: list[int] = []  # first block of each gain, in order
+        self._gains: list[float] = []
+        self._planned: float | None = None
+        self._next_plan = 0
+        self._emitted = 0
+        self._room = RoomTone(rendering.room_tone_db, sample_rate)
+        self._hold = self.limiter.touch_up_context + (self.limiter.lookahead + 4) * BLOCK
+
+    def append(self, audio: np.ndarray) -> None:
+        self.programme.append(audio)
+        self.source.feed(audio)
+
+    def block_gains(self, start: int, stop: int) -> np.ndarray:
+        """The gain (dB) of blocks [start, stop), all decided."""
+        blocks = np.arange(start, stop)
+        index = np.searchsorted(np.asarray(self._starts), blocks, side="right") - 1
+        return np.asarray(self._gains, dtype=np.float64)[np.maximum(index, 0)]
+
+    def settle(self, final: bool = False) -> None:
+        """Fix the gain of every block analysed since the last call."""
+        analysis = self.programme.analysis
+        if final:
+            self.programme.finish()
+        else:
+            analysis.catch_up()
+        available = analysis.available
+        if available <= self.decided:
+            return
+        self.gain = self._plan(available)
+        if not self._gains or self._gains[-1] != self.gain:
+            self._starts.append(self.decided)
+            self._gains.append(self.gain)
+        self.decided = available
+
+    def _plan(self, available: int) -> float:
+        """The gain for the blocks about to be decided."""
+        measured = self.source.integrated
+        if math.isinf(measured):  # nothing above the gate yet: the voice's own level
+            if self._planned is not None:
+                return self.gain
+            return self.target - self.prior if self.prior is not None else 0.0
+        seconds = available * BLOCK / self.rate
+        if self._planned is None or available >= self._next_plan:
+            early = seconds < EARLY_SECONDS
+            self._next_plan = available + 1 if early else math.ceil(available * REPLAN_EVERY)
+            blocks = self.programme.analysis.view(available)
+            self._planned = plan_gain(blocks, self.rate, self.target, self.ceiling)
+        if self.prior is None:
+            return self._planned
+        # The planner trusts the audio so far; while there is little of it, the voice's
+        # known loudness pulls the gain towards what it would be for a typical stretch.
+        weight = PRIOR_SECONDS / (PRIOR_SECONDS + seconds)
+        return self._planned + weight * (measured - self.prior)
+
+    def take(self, final: bool = False) -> np.ndarray:
+        """The mastered samples that are ready (all that is left when *final*)."""
+        length = self.programme.length
+        if final:
+            stop = length
+        else:
+            reach = self.decided * BLOCK - self._hold
+            stop = max(self._emitted, min(length, reach) // BLOCK * BLOCK)
+        start = self._emitted
+        if stop <= start:
+            return np.zeros(0, dtype=np.float32)
+        audio = self._render(start, stop)
+        audio += self._room.at(start, len(audio))
+        self._emitted = stop
+        return audio.astype(np.float32)
+
+    def _render(self, start: int, stop: int) -> np.ndarray:
+        """Samples [start, stop) gained and limited (*start* on a block boundary), as
+        :func:`~narrator.mastering.render.render_range` does with one gain."""
+        limiter = self.limiter
+        context = limiter.touch_up_context
+        first, last = max(0, start - context), min(self.programme.length, stop + context)
+        lo, hi = max(0, first // BLOCK - 1), min(self.decided, -(-last // BLOCK) + 1)
+        reduction = limiter.stretch(_Gained(self), 0.0, lo, hi)
+        offset = first - lo * BLOCK
+        audio = self.programme.read(first, last).astype(np.float64)
+        gains = limiter.sample_gains(reduction, len(reduction) * BLOCK)[offset:]
+        gained = np.repeat(self.block_gains(lo, hi), BLOCK)[offset:]
+        n = len(audio)
+        if len(gains) < n or len(gained) < n:  # (the last, partial block)
+            gains = np.pad(gains, (0, n - len(gains)), mode="edge")
+            gained = np.pad(gained, (0, n - len(gained)), mode="edge")
+        audio *= gains[:n] * 10.0 ** (gained[:n] / 20.0)
+        return np.asarray(limiter.touch_up(audio)[start - first : stop - first])
+
+    @property
+    def source_loudness(self) -> float:
+        """Integrated loudness of everything stitched, before the gain (LUFS)."""
+        return self.source.integrated if self.source.samples else SILENCE
+
+    def close(self) -> None:
+        self.programme.close()
