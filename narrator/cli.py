@@ -233,10 +233,16 @@ def _seconds(name: str, default: float, help_text: str) -> Any:
     "-f",
     "--format",
     "fmt",
-    type=click.Choice([f.value for f in AudioFormat]),
+    type=click.Choice([f.value for f in AudioFormat] + ["pcm"]),
     default=None,
-    help="Output format. [default: from the output suffix, else mp3]",
-)
+    help="Output format; pcm is raw 16-bit mono for a stream. [default: from the output "
+         "suffix, else mp3]",
+)  # fmt: skip
+@click.option(
+    "--stream/--no-stream", "streaming", default=None,
+    help="Write each sentence's audio to standard output as soon as it is spoken (mp3, "
+         "opus, flac, wav, pcm). [default: on when -o - is a pipe]",
+)  # fmt: skip
 @click.option(
     "--bitrate",
     default=f"{DEFAULT_BITRATE}k",
@@ -287,6 +293,7 @@ def read(
     loudness: float, true_peak: float, fmt: str | None, bitrate: str, title: str | None,
     lexicon: Path | None, max_input: int, author: str | None, subtitles: Path | None,
     split_chapters: bool, jobs: int, no_cache: bool, as_json: bool, quiet: bool, verbose: int,
+    streaming: bool | None,
 ) -> None:  # fmt: skip
     """Narrate INPUT (a text or Markdown file, or - for stdin) into one audio file."""
     from .engines import load_engine_in_background
@@ -302,7 +309,9 @@ def read(
         if input == STDIN:
             raise click.UsageError("reading standard input needs -o FILE (or -o - for stdout)")
         output = Path(input).with_suffix(f".{fmt or 'mp3'}").name
-    audio_format = _output_format(output, fmt)
+    audio_format = _output_format(output, None if fmt == "pcm" else fmt)
+    streaming = _streams(streaming, output, fmt or audio_format.value, subtitles, split_chapters,
+                         as_json, jobs)  # fmt: skip
     tags = {key: value for key, value in (("title", title), ("author", author)) if value}
     rendering = Rendering(
         sentence_pause=sentence_pause, paragraph_pause=paragraph_pause,
@@ -339,6 +348,9 @@ def read(
         with source:
             text = source.read(max_input)
     assert text is not None
+    if streaming and stream is not None:
+        return _stream_out(text, stream, fmt or audio_format.value, kbps, chosen, rendering,
+                           device, engine, not no_cache, lexicon, quiet, verbose)  # fmt: skip
     show = not quiet and sys.stderr is not None and sys.stderr.isatty()
     started = time.perf_counter()
     with _Progress(show) as progress:
@@ -367,6 +379,65 @@ def read(
             _say(f"narrator: wrote {path}")
         if subtitles is not None:
             _say(f"narrator: wrote {subtitles}")
+
+
+STREAMABLE = ("mp3", "opus", "flac", "wav", "pcm")
+"""The formats ``narrator read`` can stream to standard output."""
+
+
+def _streams(
+    asked: bool | None, output: str, fmt: str, subtitles: Path | None, split_chapters: bool,
+    as_json: bool, jobs: int,
+) -> bool:  # fmt: skip
+    """Whether to stream: as asked (``--stream`` checks that it can), else when standard
+    output is a pipe and nothing asked for needs the whole narration first."""
+    wholes = [name for name, given in (("--subtitles", subtitles is not None),
+              ("--split-chapters", split_chapters), ("--json", as_json),
+              ("--jobs", jobs > 1)) if given]  # fmt: skip
+    if asked:
+        if output != STDOUT:
+            raise click.UsageError("--stream writes to standard output: give -o -")
+        if fmt not in STREAMABLE:
+            raise click.UsageError(f"--stream cannot stream {fmt}; choose one of: "
+                                   f"{', '.join(STREAMABLE)}")  # fmt: skip
+        if wholes:
+            raise click.UsageError(f"--stream cannot be combined with {wholes[0]}")
+        return True
+    stdout_pipe = False
+    if asked is None and output == STDOUT and sys.stdout is not None:
+        with contextlib.suppress(OSError, ValueError):
+            mode = os.fstat(sys.stdout.fileno()).st_mode
+            stdout_pipe = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+    if fmt == "pcm" and not (stdout_pipe and not wholes):
+        raise click.UsageError("--format pcm is raw audio for a stream: use it with --stream "
+                               "-o - (or -o - into a pipe)")  # fmt: skip
+    return stdout_pipe and fmt in STREAMABLE and not wholes
+
+
+def _stream_out(
+    text: str, out: Any, fmt: str, kbps: int, voice: Any, rendering: Rendering, device: str,
+    engine: Any, cache: bool, lexicon: Path | None, quiet: bool, verbose: int,
+) -> None:  # fmt: skip
+    """Narrate *text* onto *out* as it is spoken (see :mod:`narrator.streaming`)."""
+    from .streaming import encode, stream, stream_rate, with_stream_format
+
+    rendering = with_stream_format(rendering, fmt)
+    started = time.perf_counter()
+    audio = stream(text, voice=voice, rendering=rendering, device=device, engine=engine,
+                   cache=cache, lexicon=lexicon)  # fmt: skip
+    rate = stream_rate(fmt, audio.sample_rate)
+    if verbose:
+        layout = "s16le, mono" if fmt == "pcm" else "mono"
+        _say(f"narrator: streaming {fmt}: {layout}, {rate} Hz")
+    with contextlib.closing(encode(audio, fmt, kbps)) as chunks:
+        for chunk in chunks:
+            out.write(chunk)
+            out.flush()
+    if not quiet:
+        seconds = audio.samples / audio.sample_rate
+        loudness = f", {audio.loudness:.1f} LUFS" if audio.loudness is not None else ""
+        _say(f"narrator: streamed {_clock(seconds)} of audio{loudness} to standard output "
+             f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
 
 
 def _input_file(input: str) -> str:

@@ -8,7 +8,7 @@ sentence.
 
 The loudness is planned without seeing the whole text (see
 :mod:`narrator.mastering.live`), from the voice's measured loudness, which is kept
-per voice in the cache (``models/loudness-*.json``: measured once on a calibration
+per voice in the cache (``voices/loudness-*.json``: measured once on a calibration
 text, then refined by every stream) and from the audio as it comes.  A stream lands
 within 1 LU of the target and never above the true-peak ceiling; a file made by
 :func:`~narrator.pipeline.narrate` is measured after mastering and lands within 0.3 LU.
@@ -151,7 +151,9 @@ class AudioStream:
         self._stop = threading.Event()
         self._cache = cache
         self.loudness: float | None = None
-        """The loudness of the blocks handed on so far (LUFS), once the stream ends."""
+        """The loudness of the blocks handed on (LUFS), once the stream has ended."""
+        self.samples = 0
+        """Samples handed on so far."""
         if isinstance(engine, Engine):
             limit = engine.max_chars
             loading: Engine | Future[Engine] = _shared(engine)
@@ -219,11 +221,13 @@ class AudioStream:
                 block = live.take()
                 if len(block):
                     out.feed(block)
+                    self.samples += len(block)
                     yield block
             live.append(stitcher.tail())
             live.settle(final=True)
             block = live.take(final=True)
             out.feed(block)
+            self.samples += len(block)
             self.loudness = out.integrated
             self._refine(live)
             yield block
@@ -243,7 +247,7 @@ class AudioStream:
         identity = {"engine": self._synthesizer.engine.describe(),
                     "voice": self.voice.sound_identity(), "fade": self.rendering.fade}  # fmt: skip
         payload = json.dumps(identity, sort_keys=True, default=str).encode()
-        return self._cache.models / f"loudness-{hashlib.sha256(payload).hexdigest()[:32]}.json"
+        return self._cache.voices / f"loudness-{hashlib.sha256(payload).hexdigest()[:32]}.json"
 
     def _voice_loudness(self) -> float | None:
         """The voice's loudness, from the cache, else measured now on a calibration text
@@ -376,10 +380,13 @@ def stream_bytes(
                           f"{', '.join(STREAM_FORMATS)}")  # fmt: skip
     rendering = with_stream_format(options.pop("rendering", None) or Rendering(), format)
     audio = stream(text, rendering=rendering, **options)
-    return _encoded(audio, format, bitrate or rendering.bitrate)
+    return encode(audio, format, bitrate or rendering.bitrate)
 
 
-def _encoded(audio: AudioStream, format: str, bitrate: int) -> Iterator[bytes]:
+def encode(audio: AudioStream, format: str, bitrate: int) -> Generator[bytes, None, None]:
+    """*audio* encoded as a *format* stream (see :func:`stream_bytes`); closing the
+    iterator closes *audio*.  The rendering of *audio* should be
+    :func:`with_stream_format`'s, for the peak margin the format needs."""
     with audio:
         if format in ("pcm", "wav"):
             if format == "wav":
