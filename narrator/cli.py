@@ -342,8 +342,10 @@ def read(
     # The model loads (mostly outside the GIL) while the rest of narrator is imported
     # and the text is read and split.
     engine = load_engine_in_background(chosen, device=device)
-    from .pipeline import narrate
-
+    if streaming:
+        from . import streaming as _  # noqa: F401 - imported while the model loads
+    else:
+        from .pipeline import narrate
     if source is not None:
         with source:
             text = source.read(max_input)
