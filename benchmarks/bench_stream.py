@@ -17,7 +17,9 @@ its standard output.  Two cases:
 Then one longer text (the sample story's first 12 paragraphs): for each chunk of audio
 that arrives, whether it arrived before the audio already delivered would have finished
 playing, had playback started with the first byte (the stream *keeps ahead* when it
-always did), and the smallest such margin.  Results are printed; paste them into
+always did), and the smallest such margin.  The CPU seconds of the usual runs (the
+whole process, user and system) tell what the first byte costs on an idle machine,
+whatever the load on a shared one.  Results are printed; paste them into
 docs/benchmarks.md.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -107,7 +110,7 @@ def main() -> None:
     args = ["--voice", options.voice, "--format", options.format]
     with tempfile.TemporaryDirectory() as folder:
         cache = Path(folder)
-        firsts, usual, ends, whole = [], [], [], []
+        firsts, usual, ends, whole, cpus = [], [], [], [], []
         for run in range(options.runs):
             fresh = cache / f"fresh-{run}"
             firsts.append(first_byte(SENTENCES[run % len(SENTENCES)], args, fresh)[0])
@@ -115,7 +118,10 @@ def main() -> None:
         first_byte("Warm up.", args, warm)  # measures the voice once
         for run in range(options.runs):
             text = f"{SENTENCES[run % len(SENTENCES)]} ({run})"
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             at, end, _data = first_byte(text, args, warm)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             usual.append(at)
             ends.append(end)
             if options.format != "pcm":  # (the whole-file path has no raw PCM)
@@ -125,8 +131,10 @@ def main() -> None:
     print(f"voice {options.voice}, format {options.format}, {options.runs} runs")
     print(f"first byte, first use:  median {statistics.median(firsts):.3f} s "
           f"(range {min(firsts):.3f}-{max(firsts):.3f})")  # fmt: skip
+    end, cpu = statistics.median(ends), statistics.median(cpus)
     print(f"first byte, usual:      median {statistics.median(usual):.3f} s "
-          f"(range {min(usual):.3f}-{max(usual):.3f}); process end {statistics.median(ends):.3f} s")  # fmt: skip
+          f"(range {min(usual):.3f}-{max(usual):.3f}); process end {end:.3f} s, "
+          f"{cpu:.2f} CPU s")  # fmt: skip
     if whole:
         print(f"first byte, --no-stream: median {statistics.median(whole):.3f} s "
               f"(range {min(whole):.3f}-{max(whole):.3f})")  # fmt: skip

@@ -89,8 +89,8 @@ class LiveMaster:
         self.decided = 0
         """Blocks whose gain is fixed."""
         self.gain = 0.0
-        self._starts: list[int] = []  # first block of each gain, in order
-        self._gains: list[float] = []
+        self._starts = np.zeros(0, dtype=np.int64)  # first block of each gain, in order
+        self._gains = np.zeros(0)
         self._planned: float | None = None
         self._next_plan = 0
         self._emitted = 0
@@ -104,8 +104,8 @@ class LiveMaster:
     def block_gains(self, start: int, stop: int) -> np.ndarray:
         """The gain (dB) of blocks [start, stop), all decided."""
         blocks = np.arange(start, stop)
-        index = np.searchsorted(np.asarray(self._starts), blocks, side="right") - 1
-        return np.asarray(self._gains, dtype=np.float64)[np.maximum(index, 0)]
+        index = np.searchsorted(self._starts, blocks, side="right") - 1
+        return np.asarray(self._gains[np.maximum(index, 0)])
 
     def settle(self, final: bool = False) -> None:
         """Fix the gain of every block analysed since the last call."""
@@ -118,9 +118,9 @@ class LiveMaster:
         if available <= self.decided:
             return
         self.gain = self._plan(available)
-        if not self._gains or self._gains[-1] != self.gain:
-            self._starts.append(self.decided)
-            self._gains.append(self.gain)
+        if not len(self._gains) or self._gains[-1] != self.gain:
+            self._starts = np.append(self._starts, self.decided)
+            self._gains = np.append(self._gains, self.gain)
         self.decided = available
 
     def _plan(self, available: int) -> float:
