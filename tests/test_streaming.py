@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import narrator
 from narrator.cache import ClipCache
-from narrator.cli import GIL_SWITCH_INTERVAL, cli
+from narrator.cli import cli
 from narrator.engines import register_engine, unregister_engine
 from narrator.errors import OptionError
 from narrator.loudness import measure
@@ -259,16 +259,6 @@ def test_streams_that_cannot_be(fake_voice, tmp_path: Path, monkeypatch, args, m
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not FakeEngine.calls
-
-
-def test_the_command_sets_the_gil_switch_interval(fake_voice, tmp_path: Path, monkeypatch):
-    set_to: list[float] = []
-    monkeypatch.setattr(sys, "setswitchinterval", set_to.append)
-    (tmp_path / "story.md").write_text("One. Two.")
-    result = invoke(["read", str(tmp_path / "story.md"), "-o", str(tmp_path / "s.wav"),
-                     "--voice", fake_voice])  # fmt: skip
-    assert result.exit_code == 0, result.stderr
-    assert set_to == [GIL_SWITCH_INTERVAL]
 
 
 # -- for real: a process writing into a pipe ------------------------------------------
