@@ -369,3 +369,18 @@ def test_a_real_voice_streams_at_the_target(tmp_path: Path, name: str, fmt: str)
     measured = ebur128(path)
     assert abs(measured.integrated - -18.0) <= TOLERANCE_LU, measured
     assert measured.true_peak <= -2.0, measured
+
+
+def test_the_planner_copes_when_limiting_makes_loudness_fall_with_gain():
+    # The blocks of a stream's first 2.9 s (joe: a lead-in, "Hello there." and a pause),
+    # whose predicted loudness under a -3.5 dBTP ceiling rises and falls with the gain:
+    # the secant method ran off to NaN there, and the stream went out as NaN.
+    from narrator.loudness import ArrayBlocks, Limiter
+    from narrator.mastering import plan_gain, predict_loudness
+
+    data = np.load(Path(__file__).parent / "data" / "short-programme-blocks.npz")
+    blocks = ArrayBlocks(data["peaks_db"], data["energies"])
+    for ceiling in (-3.5, -2.2):
+        gain = plan_gain(blocks, 22_050, -18.0, ceiling)
+        loudness = predict_loudness(blocks, 22_050, gain, Limiter(22_050, ceiling))
+        assert abs(loudness - -18.0) < 0.5

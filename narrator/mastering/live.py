@@ -17,6 +17,7 @@ in the pause after each sentence.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -26,6 +27,8 @@ from ..rendering import Rendering
 from ..stitch import Programme
 from .plan import LOSSLESS_PEAK_MARGIN, plan_gain
 from .render import RoomTone
+
+logger = logging.getLogger(__name__)
 
 STREAM_TOLERANCE_LU = 1.0
 """How far from the target a whole stream may land (LU)."""
@@ -126,7 +129,7 @@ class LiveMaster:
     def _plan(self, available: int) -> float:
         """The gain for the blocks about to be decided."""
         measured = self.source.integrated
-        if math.isinf(measured):  # nothing above the gate yet: the voice's own level
+        if not math.isfinite(measured):  # nothing above the gate yet: the voice's own level
             if self._planned is not None:
                 return self.gain
             return self.target - self.prior if self.prior is not None else 0.0
@@ -135,7 +138,11 @@ class LiveMaster:
             early = seconds < EARLY_SECONDS
             self._next_plan = available + 1 if early else math.ceil(available * REPLAN_EVERY)
             blocks = self.programme.analysis.view(available)
-            self._planned = plan_gain(blocks, self.rate, self.target, self.ceiling)
+            planned = plan_gain(blocks, self.rate, self.target, self.ceiling)
+            if not math.isfinite(planned):
+                logger.debug("no gain planned at %.1f s; from the loudness so far", seconds)
+                planned = self.target - measured
+            self._planned = planned
         if self.prior is None:
             return self._planned
         # The planner trusts the audio so far; while there is little of it, the voice's

@@ -91,18 +91,29 @@ def plan_gain(blocks: Blocks, rate: int, target: float, ceiling: float) -> float
     unity = ((first, np.zeros(min(PIECE, len(blocks) - first)))
              for first in range(0, len(blocks), PIECE))  # fmt: skip
     source = predicted_loudness_stream(blocks, unity, rate)
-    if math.isinf(source):
+    if not math.isfinite(source):
         logger.warning("the narration is silent; it is written without loudness normalization")
         return 0.0
     most = ceiling + Limiter.MAX_REDUCTION_DB - blocks.loudest_db
     g0 = min(target - source, most)
     l0 = predict_loudness(blocks, rate, g0, limiter)
     g1 = min(g0 + (target - l0), most)
+    best = (abs(l0 - target), g0)
     for _ in range(8):
         l1 = predict_loudness(blocks, rate, g1, limiter)
+        if not math.isfinite(l1):
+            # Limiting can make the loudness of a short programme fall as the gain
+            # rises, and the secant then run off: the closest gain tried wins.
+            return best[1]
+        best = min(best, (abs(l1 - target), g1))
         if abs(l1 - target) < 0.02 or l1 == l0:
             break
-        g0, l0, g1 = g1, l1, min(g1 + (target - l1) * (g1 - g0) / (l1 - l0), most)
+        step = (target - l1) * (g1 - g0) / (l1 - l0)
+        if not math.isfinite(step):
+            return best[1]
+        g0, l0, g1 = g1, l1, min(g1 + step, most)
+    else:  # no convergence in 8 steps: the closest gain tried, not an untried one
+        return best[1]
     return g1
 
 
