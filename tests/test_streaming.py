@@ -384,3 +384,16 @@ def test_the_planner_copes_when_limiting_makes_loudness_fall_with_gain():
         gain = plan_gain(blocks, 22_050, -18.0, ceiling)
         loudness = predict_loudness(blocks, 22_050, gain, Limiter(22_050, ceiling))
         assert abs(loudness - -18.0) < 0.5
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "pcm"])
+def test_cancel_ends_an_encoded_stream_early_and_cleanly(fake_voice, fmt: str):
+    # A server sets *cancel* from another thread when its client goes away.
+    cancel = threading.Event()
+    chunks = stream_bytes(STORY, format=fmt, voice=fake_voice, cancel=cancel)
+    first = next(chunks)
+    cancel.set()
+    rest = b"".join(chunks)  # what was made already, then the end: no error
+    assert first and LAST not in FakeEngine.calls
+    full = b"".join(stream_bytes(STORY, format=fmt, voice=fake_voice))
+    assert len(first + rest) < len(full)
