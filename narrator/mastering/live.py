@@ -23,9 +23,9 @@ import math
 import numpy as np
 
 from ..loudness import BLOCK, SILENCE, Blocks, Limiter, LoudnessMeter
-from ..rendering import Rendering
+from ..rendering import AudioFormat, Rendering
 from ..stitch import Programme
-from .plan import LOSSLESS_PEAK_MARGIN, plan_gain
+from .plan import LOSSLESS_PEAK_MARGIN, LOSSY_PEAK_MARGIN, plan_gain
 from .render import RoomTone
 
 logger = logging.getLogger(__name__)
@@ -33,10 +33,17 @@ logger = logging.getLogger(__name__)
 STREAM_TOLERANCE_LU = 1.0
 """How far from the target a whole stream may land (LU)."""
 
-STREAM_LOSSY_PEAK_MARGIN = 1.5
+STREAM_PEAK_MARGINS = {AudioFormat.MP3: 0.8, AudioFormat.M4A: 0.8, AudioFormat.OPUS: 1.5}
 """dB the limiter stays under the ceiling for a lossy stream: the file paths measure
 what the codec adds to the peaks and master again; a stream cannot, so it keeps room
-for the most the codecs were seen to add (Opus and MP3 at narration bitrates)."""
+for the most the encoders were seen to add on joe and heart reading four texts each
+(MP3 and ADTS AAC at 96 kbit/s: 0.1 dB; Ogg Opus: 1.4 dB)."""
+
+STREAM_CODEC_SHIFT = {AudioFormat.MP3: -0.5}
+"""LU an encoder moves a stream's loudness by (decoded against what went in), which the
+stream's aim allows for: the file paths measure it on every file; for streams it was
+measured once, on joe and heart reading four texts each (MP3 at 96 kbit/s: -0.3 to
+-0.8, mean -0.5; Ogg Opus and ADTS AAC within 0.3 of none)."""
 
 PRIOR_SECONDS = 6.0
 """The voice's measured loudness counts as this many seconds of the stream's own audio,
@@ -45,6 +52,14 @@ while the stream is young."""
 REPLAN_EVERY = 1.25
 """After the first :data:`EARLY_SECONDS`, the gain is planned again each time the
 programme has grown by this factor (so planning costs O(n log n) over a stream)."""
+
+LIMITER_MAKE_UP_DB = 2.5
+"""The most (dB) a stream's gain exceeds what the loudness so far asks for, to make up
+for what the limiter takes off."""
+
+MAKE_UP_DB = 3.0
+"""The most (dB) a sentence's gain moves from the planned one to make up for the gains
+earlier sentences were given before more of the text was heard."""
 
 EARLY_SECONDS = 30.0
 """Seconds at the start of a stream during which the gain is planned after every
@@ -80,9 +95,10 @@ class LiveMaster:
 
     def __init__(self, sample_rate: int, rendering: Rendering, prior: float | None) -> None:
         self.rate = sample_rate
-        self.target = rendering.loudness
-        lossy = rendering.format.lossy
-        margin = STREAM_LOSSY_PEAK_MARGIN if lossy else LOSSLESS_PEAK_MARGIN
+        self.target = rendering.loudness - STREAM_CODEC_SHIFT.get(rendering.format, 0.0)
+        margin = STREAM_PEAK_MARGINS.get(rendering.format, LOSSLESS_PEAK_MARGIN)
+        if rendering.format.lossy:
+            margin = max(margin, LOSSY_PEAK_MARGIN)
         self.ceiling = rendering.true_peak - margin
         self.limiter = Limiter(sample_rate, self.ceiling)
         self.programme = Programme(sample_rate)
@@ -95,6 +111,8 @@ class LiveMaster:
         self._starts = np.zeros(0, dtype=np.int64)  # first block of each gain, in order
         self._gains = np.zeros(0)
         self._planned: float | None = None
+        self._raw = 0.0  # K-weighted energy of the decided blocks
+        self._actual = 0.0  # the same, at the gains they were given
         self._next_plan = 0
         self._emitted = 0
         self._room = RoomTone(rendering.room_tone_db, sample_rate)
@@ -120,11 +138,27 @@ class LiveMaster:
         available = analysis.available
         if available <= self.decided:
             return
-        self.gain = self._plan(available)
+        planned = self._plan(available)
+        fresh = float(np.sum(self.programme.analysis.energies(self.decided, available),
+                             dtype=np.float64))  # fmt: skip
+        self.gain = self._make_up(planned, fresh)
+        self._raw += fresh
+        self._actual += fresh * 10.0 ** (self.gain / 10.0)
         if not len(self._gains) or self._gains[-1] != self.gain:
             self._starts = np.append(self._starts, self.decided)
             self._gains = np.append(self._gains, self.gain)
         self.decided = available
+
+    def _make_up(self, planned: float, fresh: float) -> float:
+        """The gain for new audio of K-weighted energy *fresh*: *planned*, the one gain
+        the whole so far should have had, corrected for what earlier audio got instead
+        (by at most :data:`MAKE_UP_DB`), so that the whole's energy is the planned one."""
+        if fresh <= 0.0 or self._raw <= 0.0:
+            return planned
+        owed = self._raw * 10.0 ** (planned / 10.0) - self._actual
+        wanted = fresh * 10.0 ** (planned / 10.0) + owed
+        made_up = 10.0 * math.log10(wanted / fresh) if wanted > 0 else planned - MAKE_UP_DB
+        return min(planned + MAKE_UP_DB, max(planned - MAKE_UP_DB, made_up))
 
     def _plan(self, available: int) -> float:
         """The gain for the blocks about to be decided."""
@@ -142,7 +176,10 @@ class LiveMaster:
             if not math.isfinite(planned):
                 logger.debug("no gain planned at %.1f s; from the loudness so far", seconds)
                 planned = self.target - measured
-            self._planned = planned
+            # On a few seconds the planner may reach the target by limiting hard (the
+            # loudness it predicts can even fall as the gain rises): a stream asks the
+            # limiter for no more than LIMITER_MAKE_UP_DB of loudness.
+            self._planned = min(planned, self.target - measured + LIMITER_MAKE_UP_DB)
         if self.prior is None:
             return self._planned
         # The planner trusts the audio so far; while there is little of it, the voice's
