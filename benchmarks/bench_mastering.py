@@ -61,7 +61,7 @@ print(done.duration, done.mastered.pieces, done.mastered.loudness, file=sys.stde
 
 _TIMED_READ = """\
 import sys, time
-from narrator import pieces
+from narrator.mastering import pieces
 from narrator.cli import main
 finish = pieces.PieceMaster.finish
 def timed(self, *args, **kwargs):

@@ -17,7 +17,7 @@ package and the command are ``narrator``; the ``narrator`` on PyPI is an unrelat
 __all__ = [
     "AudioFormat", "Engine", "Narration", "NarratorError", "Rendering", "Segment", "Voice",
     "detect_language", "list_voices", "load_voice", "narrate", "narrate_many", "register_engine",
-    "split_text",
+    "split_text", "stream", "stream_bytes",
 ]  # fmt: skip
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .language import detect_language
     from .pipeline import Narration, narrate
     from .rendering import AudioFormat, Rendering
+    from .streaming import stream, stream_bytes
     from .text import Segment, split_text
     from .voices import Voice, list_voices, load_voice
 
@@ -35,7 +36,7 @@ _LAZY = {
     "Narration": "pipeline", "narrate": "pipeline", "AudioFormat": "rendering",
     "Rendering": "rendering", "Segment": "text", "split_text": "text", "Voice": "voices",
     "list_voices": "voices", "load_voice": "voices", "detect_language": "language",
-    "narrate_many": "batch",
+    "narrate_many": "batch", "stream": "streaming", "stream_bytes": "streaming",
 }  # fmt: skip
 
 

@@ -348,6 +348,7 @@ def narrate_many(
     force: bool = False,
     progress: BatchProgressFn | None = None,
     max_input: int = MAX_INPUT_BYTES,
+    accept_license: bool = False,
 ) -> BatchReport:
     """Narrate every book of *jobs* (:class:`Job` objects, or input paths) into *outdir*.
 
@@ -359,6 +360,7 @@ def narrate_many(
     cached, with the result ``narrate()`` gives it.  *cache* False uses a temporary
     cache for the run.  A book whose output :func:`is_complete` is skipped unless *force*.
     A book that fails is in the report with its reason; nothing is raised for it.
+    *accept_license* accepts the licence of every voice that asks for one (Coqui's XTTS).
     """
     started = time.perf_counter()
     base = rendering or Rendering()
@@ -388,7 +390,18 @@ def narrate_many(
                     logger.info("%s: %s exists, skipped (--force remakes it)", job.input, output)
                     continue
                 books.append(
-                    _plan(index, job, output, voice, base, device, engines, max_input, pool)
+                    _plan(
+                        index,
+                        job,
+                        output,
+                        voice,
+                        base,
+                        device,
+                        engines,
+                        max_input,
+                        pool,
+                        accept_license,
+                    )
                 )
             except NarratorError as exc:
                 results[index] = _failed(job, output, exc)
@@ -426,6 +439,7 @@ def _failed(job: Job, output: Path | None, exc: NarratorError) -> BookResult:
 def _plan(
     index: int, job: Job, output: Path, voice: str | Path | Voice | None, base: Rendering,
     device: str, engines: dict[str, Engine], max_input: int, pool: WorkerPool | None,
+    accept_license: bool = False,
 ) -> _Book:  # fmt: skip
     """Read and split *job*'s book as :func:`~narrator.pipeline.narrate` will, loading its
     voice's engine once for all books of that voice."""
@@ -438,7 +452,8 @@ def _plan(
     text = document.text
     wanted = job.voice if job.voice is not None else voice
     chosen = auto_voice(text, document.language) if wanted == AUTO_VOICE else load_voice(wanted)
-    chosen = chosen.with_options(speaker=job.speaker, speed=job.speed, seed=job.seed)
+    chosen = chosen.with_options(speaker=job.speaker, speed=job.speed, seed=job.seed,
+                                 accept_license=accept_license)  # fmt: skip
     tags = dict(base.tags)
     for key, value in (("title", job.title or document.title),
                        ("author", job.author or ", ".join(document.authors))):  # fmt: skip

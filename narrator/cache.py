@@ -103,6 +103,8 @@ class ClipCache:
         self.models = self.directory / "models"
         """ONNX Runtime's graphs of Piper models, optimized for this machine, and the
         length scale at which a model meets a speed (:mod:`narrator.engines.speed`)."""
+        self.voices = self.directory / "voices"
+        """What streams measured of each voice: its loudness (:mod:`narrator.streaming`)."""
         self.stats = CacheStats()
 
     def _path(self, key: str) -> Path:
@@ -146,7 +148,7 @@ class ClipCache:
             if not (isinstance(exc, FileNotFoundError) and exc.filename in tops):
                 errors.append(exc)
 
-        tops = [str(folder) for folder in (self.clips, self.pieces, self.models)]
+        tops = [str(folder) for folder in (self.clips, self.pieces, self.models, self.voices)]
         for top in tops:
             for folder, _, names in os.walk(top, onerror=failed):
                 for name in names:
@@ -180,7 +182,7 @@ class ClipCache:
                 errors.append(exc)
                 continue
             removed += path.suffix == ".clip"
-        for folder in (self.clips, self.pieces, self.models):
+        for folder in (self.clips, self.pieces, self.models, self.voices):
             subfolders = [walked[0] for walked in os.walk(folder)][1:]
             for sub in sorted(subfolders, reverse=True):
                 with contextlib.suppress(OSError):

@@ -78,7 +78,7 @@ def block_true_peaks(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarr
     return np.asarray(np.maximum(between, samples))
 
 
-class _BlockPeaks:
+class BlockPeaks:
     """Per-block true peaks of a stream: oversampled only where they can matter."""
 
     def __init__(self, block: int) -> None:
@@ -121,7 +121,7 @@ class LoudnessMeter:
         self._step = round(0.1 * sample_rate)  # 100 ms: a quarter of a 400 ms gating block
         self._partial = np.zeros(0)
         self._energies: list[float] = []
-        self._peaks = _BlockPeaks(4096)
+        self._peaks = BlockPeaks(4096)
         self.samples = 0
 
     def feed(self, audio: np.ndarray) -> None:
@@ -266,7 +266,7 @@ class BlockAnalysis(Blocks):
         self.sample_rate = sample_rate
         self._kweighting = KWeighting(sample_rate)
         self._pending = np.zeros(0, dtype=np.float32)
-        self._block_peaks = _BlockPeaks(BLOCK)
+        self._block_peaks = BlockPeaks(BLOCK)
         # Lives as long as the analysis (the programme closes it).
         self._files = {name: tempfile.TemporaryFile(prefix=f"narrator-{name}-")  # noqa: SIM115
                        for name in ("peaks", "energies")}  # fmt: skip
@@ -294,6 +294,11 @@ class BlockAnalysis(Blocks):
     def flush(self) -> None:
         """Analyse what is left (the stream has ended)."""
         self._analyse(final=True)
+
+    def catch_up(self) -> None:
+        """Analyse every whole block fed so far (but the few samples the true peak of
+        the last one waits for), however few: for a stream mastered as it comes."""
+        self._analyse(final=False)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Analyse what is left; (true peak, K-weighted energy) of every block, read

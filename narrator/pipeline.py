@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import bisect
-import contextlib
 import io
 import logging
 import math
 import os
-import sys
 import tempfile
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,10 +25,12 @@ from .encode import copy_to_stream, decode_blocks, read_blocks
 from .engines import DEVICES, Engine, engine_class, load_engine_in_background
 from .errors import InputError, OptionError, OutputError
 from .language import AUTO_VOICE, auto_voice, language_mismatch, text_language
-from .master import Mastered, Programme, export_range, master
-from .pieces import PieceMaster, PieceStore, piece_format
+from .mastering import Mastered
+from .mastering.pieces import PieceMaster, piece_format
+from .mastering.store import PieceStore
+from .mastering.whole import export_range, master
 from .rendering import AudioFormat, Rendering, cover_type
-from .stitch import Span, Stitcher
+from .stitch import Programme, Span, Stitcher
 from .synthesis import SynthesisStats, Synthesizer
 from .text import Kind, Lexicon, Segment, split_text
 from .text.chunks import fit
@@ -400,33 +399,6 @@ def _protect_inputs(
         outputs.protect(wav, "speaker recording")
 
 
-GIL_SWITCH_INTERVAL = 0.001
-"""Seconds a thread may hold the GIL while another waits for it, during a narration
-(Python's default is 0.005): the sample story took 0.1-0.2 s less (7 of 10 pairs)."""
-
-_handovers = [0, 0.0]  # narrations running, and the switch interval before the first
-_handovers_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _quick_gil_handover() -> Iterator[None]:
-    """While narrations run, threads hand the GIL over within :data:`GIL_SWITCH_INTERVAL`:
-    engine threads take it back after every model call, and whoever holds it then (the
-    mastering, the stitching) would keep them waiting up to the switch interval."""
-    with _handovers_lock:
-        if _handovers[0] == 0:
-            _handovers[1] = sys.getswitchinterval()
-            sys.setswitchinterval(min(_handovers[1], GIL_SWITCH_INTERVAL))
-        _handovers[0] += 1
-    try:
-        yield
-    finally:
-        with _handovers_lock:
-            _handovers[0] -= 1
-            if _handovers[0] == 0:
-                sys.setswitchinterval(_handovers[1])
-
-
 def _close_engine(loading: Future[Engine]) -> None:
     """Close an engine that was loaded for nothing."""
     if not loading.cancelled() and loading.exception() is None:
@@ -450,42 +422,41 @@ def _produce(
     form = piece_format(rendering, rate)
     pieces = PieceMaster(programme, rendering, form, store) if form else None
     try:
-        with _quick_gil_handover():
-            stitcher = Stitcher(rate, rendering, form.cut if form is not None else None)
-            programme.append(stitcher.lead_in())
-            chunked = [fit(segment.chunks, synthesizer.max_chars) for segment in segments]
-            clips = synthesizer.clips(chunked)  # one per chunk, handed on one at a time
-            pairs = zip(segments, chunked, strict=True)
-            for done, (segment, chunks) in enumerate(pairs, start=1):
-                sounded = False
-                for _ in chunks:
-                    clip = next(clips)
-                    sounded = sounded or len(clip) > 0
-                    programme.append(stitcher.speak(clip))
-                if not sounded and segment.text.strip():
-                    logger.warning("segment %d produced no audio: %r", segment.index, segment.text)
-                programme.append(stitcher.end(segment.pause))
-                if pieces is not None:
-                    if stitcher.cut is not None:
-                        pieces.cut(stitcher.cut, segment.text)
-                    pieces.advance()
-                if progress is not None:
-                    progress(ProgressEvent(done, len(segments), segment, programme.duration))
-            programme.append(stitcher.tail())
-            programme.finish()
-            found = chapters(segments, stitcher.spans, rate, programme.duration, starts=starts)
-            if outputs is not None:
-                outputs.ready()  # the scratch folders appear only now that audio is written
+        stitcher = Stitcher(rate, rendering, form.cut if form is not None else None)
+        programme.append(stitcher.lead_in())
+        chunked = [fit(segment.chunks, synthesizer.max_chars) for segment in segments]
+        clips = synthesizer.clips(chunked)  # one per chunk, handed on one at a time
+        pairs = zip(segments, chunked, strict=True)
+        for done, (segment, chunks) in enumerate(pairs, start=1):
+            sounded = False
+            for _ in chunks:
+                clip = next(clips)
+                sounded = sounded or len(clip) > 0
+                programme.append(stitcher.speak(clip))
+            if not sounded and segment.text.strip():
+                logger.warning("segment %d produced no audio: %r", segment.index, segment.text)
+            programme.append(stitcher.end(segment.pause))
             if pieces is not None:
-                mastered = pieces.finish(destination, found)
-            else:
-                mastered = master(programme, destination, rendering, found)
-            files = _export_chapters(programme, planned, outputs, rendering, mastered, found)
-            return Narration(
-                output=None, sample_rate=rate, duration=programme.duration, segments=segments,
-                spans=stitcher.spans, voice=voice, mastered=mastered, stats=synthesizer.stats,
-                chapters=found, chapter_files=files,
-            )  # fmt: skip
+                if stitcher.cut is not None:
+                    pieces.cut(stitcher.cut, segment.text)
+                pieces.advance()
+            if progress is not None:
+                progress(ProgressEvent(done, len(segments), segment, programme.duration))
+        programme.append(stitcher.tail())
+        programme.finish()
+        found = chapters(segments, stitcher.spans, rate, programme.duration, starts=starts)
+        if outputs is not None:
+            outputs.ready()  # the scratch folders appear only now that audio is written
+        if pieces is not None:
+            mastered = pieces.finish(destination, found)
+        else:
+            mastered = master(programme, destination, rendering, found)
+        files = _export_chapters(programme, planned, outputs, rendering, mastered, found)
+        return Narration(
+            output=None, sample_rate=rate, duration=programme.duration, segments=segments,
+            spans=stitcher.spans, voice=voice, mastered=mastered, stats=synthesizer.stats,
+            chapters=found, chapter_files=files,
+        )  # fmt: skip
     finally:
         if pieces is not None:
             pieces.close()

@@ -1,12 +1,18 @@
-"""Clips -> one continuous programme: trimmed, faded, and separated by the pauses asked for."""
+"""Clips -> one continuous programme: trimmed, faded, and separated by the pauses asked for.
+
+The :class:`Stitcher` lays the clips out; the :class:`Programme` it fills holds the
+result on disk, with the block analysis that mastering plans from."""
 
 from __future__ import annotations
 
+import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from .loudness import BlockAnalysis
 from .rendering import Rendering
 
 FRAME = 0.010
@@ -145,3 +151,45 @@ class Stitcher:
     def _silence(self, samples: int) -> np.ndarray:
         self.position += samples
         return np.zeros(samples, dtype=np.float32)
+
+
+class Programme:
+    """The stitched narration before mastering: raw samples on disk, and their loudness."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.analysis = BlockAnalysis(sample_rate)
+        self.length = 0
+        self.finished = False
+        """Whether the last sample has been appended."""
+        # Lives as long as the programme; closed by close().
+        self._file = tempfile.TemporaryFile(prefix="narrator-", suffix=".f32")  # noqa: SIM115
+        self._lock = threading.Lock()
+
+    def append(self, audio: np.ndarray) -> None:
+        data = np.asarray(audio, dtype="<f4")
+        with self._lock:
+            self._file.seek(0, 2)
+            self._file.write(data.tobytes())
+            self.length += len(data)
+        self.analysis.feed(data)
+
+    def finish(self) -> None:
+        """No more audio comes: analyse what is left."""
+        self.analysis.flush()
+        self.finished = True
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples [start, stop) (any thread may read while another appends)."""
+        with self._lock:
+            start, stop = max(0, start), min(self.length, stop)
+            self._file.seek(start * 4)
+            return np.frombuffer(self._file.read(max(0, stop - start) * 4), dtype="<f4")
+
+    @property
+    def duration(self) -> float:
+        return self.length / self.sample_rate
+
+    def close(self) -> None:
+        self._file.close()
+        self.analysis.close()

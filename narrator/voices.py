@@ -94,6 +94,10 @@ class Voice:
     path: Path | None = None
     """The preset file this voice came from, if any."""
 
+    license_accepted: bool = False
+    """Whether the user accepted the model's licence where it must be accepted before use
+    (Coqui XTTS: ``--accept-coqui-license``); it changes no sound."""
+
     def __post_init__(self) -> None:
         for name in ("name", "engine", "model", "language", "description"):
             value = getattr(self, name)
@@ -165,7 +169,9 @@ class Voice:
     def sound_identity(self) -> dict[str, Any]:
         """Every field that can change how this voice sounds (for the clip cache)."""
         identity = {f.name: getattr(self, f.name) for f in fields(self)}
-        for label in ("name", "description", "path", "lexicon", *_TEXT_KEYS, "size_mb"):
+        unheard = ("name", "description", "path", "lexicon", *_TEXT_KEYS, "size_mb",
+                   "license_accepted")  # fmt: skip
+        for label in unheard:
             # lexicons change the text; licence, credit, notes and size change no sound
             identity.pop(label)
         model = self.local_model()
@@ -181,8 +187,11 @@ class Voice:
         speed: float | None = None,
         speaker_wav: Sequence[str | Path] | None = None,
         seed: int | None = None,
+        accept_license: bool = False,
     ) -> Voice:
-        """A copy with the given choices changed (``None`` or no files keeps the preset's).
+        """A copy with the given choices changed (``None`` or no files keeps the preset's);
+        *accept_license* accepts the model's licence for this voice (see
+        :attr:`license_accepted`).
 
         Relative *speaker_wav* paths are taken from the current directory.
         """
@@ -198,6 +207,8 @@ class Voice:
             changes["speaker_wav"] = tuple(str(p) for p in wavs)
         if seed is not None:
             changes["seed"] = seed
+        if accept_license:
+            changes["license_accepted"] = True
         return replace(self, **changes) if changes else self
 
 
@@ -240,7 +251,7 @@ def preset_dirs() -> list[Path]:
 def parse_preset(data: dict[str, Any], path: Path | None = None) -> Voice:
     """Validate a preset's table and build the :class:`Voice`."""
     where = f"{path}: " if path else ""
-    known = {f.name for f in fields(Voice)} - {"path"}
+    known = {f.name for f in fields(Voice)} - {"path", "license_accepted"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise VoiceError(

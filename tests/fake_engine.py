@@ -174,3 +174,27 @@ class KillOnceEngine(FakeEngine):
             mark.touch()
             os.kill(os.getpid(), signal.SIGKILL)
         return super().synthesize(text)
+
+
+class GatedEngine(FakeEngine):
+    """The fake engine, except that it speaks a text containing :attr:`GATE_WORD` only once
+    the file named by the ``NARRATOR_TEST_GATE`` environment variable exists (in this
+    process or a ``narrator`` subprocess): a test holds the last sentence back until it
+    has seen the first audio, so streaming is proven without timing anything."""
+
+    name = "gated"
+    GATE_WORD = "Finally"
+    WAIT = 60.0
+    """Seconds it waits at most (a test that never opens the gate fails, not hangs)."""
+
+    def synthesize(self, text: str) -> np.ndarray:
+        if self.GATE_WORD in text:
+            import os
+            import time
+            from pathlib import Path
+
+            gate = Path(os.environ["NARRATOR_TEST_GATE"])
+            deadline = time.monotonic() + self.WAIT
+            while not gate.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return super().synthesize(text)

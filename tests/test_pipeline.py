@@ -21,7 +21,6 @@ from narrator import narrate
 from narrator.encode import output_rate
 from narrator.engines import load_engine, load_engine_in_background, register_engine
 from narrator.errors import EngineError, NarratorError, OptionError, OutputError
-from narrator.pipeline import GIL_SWITCH_INTERVAL
 from narrator.rendering import AudioFormat, Rendering
 from narrator.stitch import ONSET_MARGIN, RELEASE_MARGIN
 from narrator.voices import load_voice
@@ -343,14 +342,15 @@ def test_a_concurrent_engine_speaks_sentences_side_by_side_in_order(
     assert side.stats.synthesized == len(side.segments) >= 8
 
 
-def test_the_gil_is_handed_over_quickly_while_narrating_only(fake_voice, failing_voice):
+def test_a_narration_leaves_process_wide_settings_alone(fake_voice, failing_voice):
+    # A server narrates many texts at once: the GIL switch interval is the command's
+    # to set (narrator.cli), never a library call's.
     before = sys.getswitchinterval()
     seen: list[float] = []
     narrate("One. Two.", None, voice=fake_voice,
             progress=lambda event: seen.append(sys.getswitchinterval()))  # fmt: skip
-    assert seen == [GIL_SWITCH_INTERVAL] * 2 and before > GIL_SWITCH_INTERVAL
-    assert sys.getswitchinterval() == before
-    with pytest.raises(EngineError):  # restored after a failure too
+    assert seen == [before] * 2
+    with pytest.raises(EngineError):
         narrate("One. Two. Three.", None, voice="failing")
     assert sys.getswitchinterval() == before
 

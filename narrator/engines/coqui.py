@@ -245,8 +245,9 @@ def _cached_files(name: str, item: dict[str, Any]) -> ModelFiles | None:
     return ModelFiles(files.checkpoint, files.config, name, item)
 
 
-def _require_license(name: str, agreement: Path | None) -> None:
-    if license_accepted() or (agreement is not None and agreement.exists()):
+def _require_license(voice: Voice, name: str, agreement: Path | None) -> None:
+    accepted = voice.license_accepted or license_accepted()
+    if accepted or (agreement is not None and agreement.exists()):
         return
     raise EngineError(
         f"Coqui model {name} is an XTTS model, under the Coqui Public Model License "
@@ -267,7 +268,7 @@ def download_catalog_model(voice: Voice, item: dict[str, Any]) -> ModelFiles:
     if cached is not None:
         return cached
     if item.get("tos_required"):
-        _require_license(name, _agreement_file(name))
+        _require_license(voice, name, _agreement_file(name))
     what = f"Coqui model {name}"
     hint = f"connect to a network and run: narrator voices download {voice.name}"
     if "repo_id" in item:
@@ -547,9 +548,9 @@ class CoquiEngine(Engine):
         except Exception as exc:  # coqpit raises several types for a bad config
             raise EngineError(f"cannot read the Coqui config {files.config}: {exc}") from None
         if files.item is not None and files.item.get("tos_required"):
-            _require_license(files.name, _agreement_file(files.name))
+            _require_license(voice, files.name, _agreement_file(files.name))
         elif config.get("model") == "xtts":  # a local copy or fine-tune: the same licence
-            _require_license(files.name, files.checkpoint.parent / "tos_agreed.txt")
+            _require_license(voice, files.name, files.checkpoint.parent / "tos_agreed.txt")
         _check_phonemizer(config, files.name)
         _relocate_files(config, files.checkpoint.parent)
         model = _load_model(config, files, where)

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import tempfile
 import threading
 from importlib import import_module
@@ -180,7 +179,7 @@ class PiperEngine(Engine):
             return
         if voice.model.endswith(".onnx") or "/" in voice.model or voice.model in BUNDLED_VOICES:
             resolve_model(voice)  # a missing file or package: its error says what to do
-        from piper.download_voices import URL_FORMAT, VOICE_PATTERN, download_voice
+        from piper.download_voices import URL_FORMAT, VOICE_PATTERN
 
         if not VOICE_PATTERN.match(voice.model):
             raise VoiceError(f"voice {voice.name!r}: {voice.model} is not a Piper voice name "
@@ -189,21 +188,17 @@ class PiperEngine(Engine):
                         "connect to a network and try again")  # fmt: skip
         target = piper_data_dir()
         target.mkdir(parents=True, exist_ok=True)
-        previous = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(NETWORK_TIMEOUT)  # piper's urlopen calls have no timeout
         try:
             remove_stale(target)  # what killed downloads left
             with tempfile.TemporaryDirectory(
                 dir=target, prefix=f"{scratch_prefix()}download-", suffix=SCRATCH_SUFFIX
             ) as folder:
-                download_voice(voice.model, Path(folder))
+                _download_voice(voice.model, URL_FORMAT, VOICE_PATTERN, Path(folder))
                 for suffix in (".onnx.json", ".onnx"):  # the model last: it marks a whole voice
                     name = f"{voice.model}{suffix}"
                     shutil.move(Path(folder) / name, target / name)
         except OSError as exc:  # urllib's errors are OSErrors
             raise ModelNotFoundError(f"cannot download Piper voice {voice.model}: {exc}") from None
-        finally:
-            socket.setdefaulttimeout(previous)
         logger.info("downloaded Piper voice %s into %s", voice.model, target)
 
     @classmethod
@@ -402,3 +397,23 @@ def _speaker_id(voice: Voice, config: Any) -> int | None:
         return int(voice.speaker)
     names = ", ".join(sorted(speakers)) or f"0 to {config.num_speakers - 1}"
     raise VoiceError(f"voice {voice.name!r} has no speaker {voice.speaker!r}; speakers: {names}")
+
+
+def _download_voice(model: str, url_format: str, pattern: Any, folder: Path) -> None:
+    """Download Piper voice *model* (its ``.onnx`` and ``.onnx.json``) from Piper's voice
+    host into *folder*, as ``piper.download_voices`` does, but with a timeout on each
+    connection (piper's own has none, and a process-wide default would reach every
+    other thread of a server)."""
+    from urllib.request import urlopen
+
+    match = pattern.match(model)
+    family = match.group("lang_family")
+    fields = {
+        "lang_family": family, "lang_code": f"{family}_{match.group('lang_region')}",
+        "voice_name": match.group("voice_name"), "voice_quality": match.group("voice_quality"),
+    }  # fmt: skip
+    for extension in (".onnx", ".onnx.json"):
+        url = url_format.format(extension=extension, **fields)
+        with urlopen(url, timeout=NETWORK_TIMEOUT) as response, \
+                open(folder / f"{model}{extension}", "wb") as out:  # fmt: skip
+            shutil.copyfileobj(response, out)
