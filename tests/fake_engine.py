@@ -147,3 +147,18 @@ class RoundingEngine(FakeEngine):
     def synthesize(self, text: str) -> np.ndarray:
         FakeEngine.calls.append(text)
         return self.rate.apply(self.speak(text, self.rate.scale))
+
+
+class GatedEngine(FakeEngine):
+    """The fake engine, except that after its first ``free`` clips each waits for ``gate``
+    (at most ``WAIT`` seconds): a test holds synthesis where it wants, then opens the gate."""
+
+    name = "gated"
+    free = 1
+    gate = None  # a threading.Event, set by the test
+    WAIT = 30.0
+
+    def synthesize(self, text: str) -> np.ndarray:
+        if len(FakeEngine.calls) >= self.free and GatedEngine.gate is not None:
+            GatedEngine.gate.wait(self.WAIT)
+        return super().synthesize(text)
