@@ -229,7 +229,7 @@ def _ffmpeg(audio: AudioStream, fmt: str, bitrate: int) -> Iterator[bytes]:
     writer = threading.Thread(target=write, name="narrator-stream-encoder", daemon=True)
     writer.start()
     try:
-        while data := stdout.read1(1 << 16):
+        while data := stdout.read1(1 << 16):  # type: ignore[attr-defined]
             yield data
         writer.join()
         if failure:

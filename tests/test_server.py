@@ -343,8 +343,8 @@ def open_speech(server: Running, **changes: Any) -> socket.socket:
     """Send a speech request on a raw socket and read until its first audio bytes."""
     body = json.dumps(speech_body(input=TEXT, response_format="pcm", **changes)).encode()
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
-    sock.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-                 b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
+    head = f"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    sock.sendall(head.encode() + body)
     received = b""
     while b"\r\n\r\n" not in received:
         received += sock.recv(65536)
@@ -507,7 +507,10 @@ def test_sigterm_drains_requests_in_flight_then_exits_0(user_dirs: Path, tmp_pat
     (user_dirs / "slow.toml").write_text(FAKE_PRESET.replace('"fake"', '"slow"'))
     port = free_port()
     root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.serve_main", "serve", "--port", str(port),
          "--state-dir", str(tmp_path / "state")],

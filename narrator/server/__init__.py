@@ -8,10 +8,13 @@ and ``GET /v1/audio/voices`` list what is installed.  Needs starlette and uvicor
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
 from ..errors import NarratorError
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Settings", "create_app", "run"]
 
@@ -56,7 +59,11 @@ def run(settings: Any, *, log_level: str = "info", access_log: bool = False) -> 
         access_log=access_log, timeout_graceful_shutdown=DRAIN_SECONDS, lifespan="on",
         server_header=False,
     )  # fmt: skip
-    Server(config).run(sockets=[listen(settings.host, settings.port)])
+    sock = listen(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    logger.info("serving on http://%s:%d (Ctrl-C or SIGTERM stops it)", shown, port)
+    Server(config).run(sockets=[sock])
 
 
 def listen(host: str, port: int) -> socket.socket:

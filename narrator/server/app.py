@@ -210,8 +210,12 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
 def _text(data: dict[str, Any], limit: int) -> str:
     text = data.get("input")
     if not isinstance(text, str):
-        raise ApiError(400, "input must be the text to speak (a string)", param="input",
-                       code="invalid_value" if "input" in data else "missing_required_parameter")
+        raise ApiError(
+            400,
+            "input must be the text to speak (a string)",
+            param="input",
+            code="invalid_value" if "input" in data else "missing_required_parameter",
+        )
     if len(text) > limit:
         raise ApiError(413, f"input is {len(text)} characters long; the most is {limit} "
                             "(use /v1/narrations for long texts)",

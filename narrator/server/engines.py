@@ -27,7 +27,7 @@ class SharedEngine(Engine):
 
     def __init__(self, engine: Engine) -> None:
         self.inner = engine
-        self.name = engine.name
+        self.name = engine.name  # type: ignore[misc]
         self.sample_rate = engine.sample_rate
         self.max_chars = engine.max_chars
         self.batch_size = engine.batch_size
@@ -140,7 +140,7 @@ class EnginePool:
     @staticmethod
     def _close(entry: _Entry) -> None:
         if entry.engine is not None:
-            logger.info("closing the %s engine (least recently used)", entry.engine.name)
+            logger.info("closing the %s engine", entry.engine.name)
             entry.engine.inner.close()
 
     def close(self) -> None:

@@ -112,7 +112,7 @@ def check_options(options: dict[str, Any]) -> tuple[Rendering, str | None]:
             raise OptionError(f"{key} must be a {' or '.join(t.__name__ for t in types)}")
     given = {k: v for k, v in options.items() if v is not None}
     fmt = AudioFormat.parse(given.get("format", "mp3"))
-    tags = {k: given[k] for k in ("title", "author") if k in given}
+    tags: dict[str, str] = {k: given[k] for k in ("title", "author") if k in given}
     rendering = Rendering(format=fmt, tags=tags).with_options(
         **{k: given.get(k) for k in ("sentence_pause", "paragraph_pause", "heading_pause",
                                       "scene_pause", "loudness", "true_peak")},
