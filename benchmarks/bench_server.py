@@ -38,11 +38,13 @@ NUMBERS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine
 
 
 def text_for(index: int) -> str:
-    """A text of its own for each request (nothing comes from the cache)."""
+    """A text of its own for each request, both sentences (nothing comes from the cache)."""
     words = " ".join(NUMBERS[int(d)] for d in str(abs(index)))
     words = f"minus {words}" if index < 0 else words
-    return (f"This is request number {words}, spoken by the narration server. "
-            f"It carries two sentences, so that the stream has more than one piece.")  # fmt: skip
+    return (
+        f"This is request number {words}, spoken by the narration server. "
+        f"Request {words} carries two sentences, so that its stream has more than one piece."
+    )
 
 
 def free_port() -> int:

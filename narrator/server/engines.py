@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -18,10 +18,39 @@ from ..voices import Voice
 logger = logging.getLogger(__name__)
 
 
+class Turns:
+    """At most *calls* holders at once, the others served in the order they came (a
+    :class:`threading.Semaphore` is not fair: a request that just spoke a sentence would
+    take the engine again before the requests waiting, and they would get their first
+    audio only when it has finished)."""
+
+    def __init__(self, calls: int) -> None:
+        self._free = calls
+        self._waiting: deque[threading.Event] = deque()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                return
+            turn = threading.Event()
+            self._waiting.append(turn)
+        turn.wait()  # the holder that releases hands its place over
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._free += 1
+
+
 class SharedEngine(Engine):
     """A loaded engine that requests on several threads use at once: at most as many
     calls run together as the engine allows (one, unless it is :attr:`Engine.concurrent`),
-    the others wait their turn.  Closing it is the pool's business."""
+    the others wait their turn, first come first served, so that every request's next
+    sentence comes in its turn.  Closing it is the pool's business."""
 
     name = "shared"
 
@@ -33,7 +62,7 @@ class SharedEngine(Engine):
         self.batch_size = engine.batch_size
         self.concurrent = False  # each request synthesizes one sentence at a time
         calls = concurrent_calls(engine_threads(True)) if engine.concurrent else 1
-        self._turns = threading.BoundedSemaphore(calls)
+        self._turns = Turns(calls)
 
     @classmethod
     def load(cls, voice: Voice, *, device: str = "auto") -> SharedEngine:
