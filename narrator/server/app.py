@@ -431,9 +431,7 @@ def _job(request: Request) -> Any:
 
 
 async def list_narrations(request: Request) -> Response:
-    jobs = _service(request).jobs
-    with jobs._lock:
-        views = [job.view() for job in jobs._jobs.values()]
+    views = [job.view() for job in _service(request).jobs.all()]
     return JSONResponse({"object": "list", "data": views})
 
 

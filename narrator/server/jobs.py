@@ -184,6 +184,11 @@ class JobManager:
             self._wake.notify_all()
         return job
 
+    def all(self) -> list[Job]:
+        """Every job the server knows, oldest first."""
+        with self._lock:
+            return list(self._jobs.values())
+
     def get(self, job_id: str) -> Job | None:
         if not _ID.match(job_id):
             return None
