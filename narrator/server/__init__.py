@@ -42,9 +42,8 @@ def __getattr__(name: str) -> Any:
 
 MALLOC_ARENAS = 2
 """glibc malloc arenas the server process keeps (its default is 8 per core).  Each request
-synthesizes on a thread of its own, and with the default a server's memory after 400
-requests of heart, 8 at a time, was 487 MiB and still growing (10 MiB per 100 requests);
-with 2 it was 306 MiB and flat, and the requests were no slower (benchmarks/bench_server.py,
+synthesizes on a thread of its own: 400 requests of heart, 8 at a time, left the server at
+532 MiB with 16 arenas and at 342 MiB with 2, and were no slower (benchmarks/bench_server.py,
 docs/benchmarks.md)."""
 
 _M_ARENA_MAX = -8
