@@ -446,9 +446,10 @@ def test_a_job_narrates_with_progress_and_downloads(serve, tmp_path: Path) -> No
 
 def test_job_options_are_checked(serve) -> None:
     server = serve()
-    for options, code in (({"voice": "../x"}, "invalid_voice"), ({"format": "doc"}, None),
-                          ({"loudness": 3}, None), ({"shell": "rm"}, None),
-                          ({"subtitles": "ass"}, None)):  # fmt: skip
+    wrong = [({"voice": "../x"}, "invalid_voice"), ({"format": "doc"}, None),
+             ({"loudness": 3}, None), ({"shell": "rm"}, None), ({"subtitles": "ass"}, None),
+             ({"speed": 9}, "invalid_voice")]  # fmt: skip
+    for options, code in wrong:
         status, _, body = server.request("POST", "/v1/narrations", {"input": "Hi.", **options})
         assert status == 400, options
         assert error_of(body)["code"] == (code or "invalid_value")
@@ -594,3 +595,14 @@ def test_engine_turns_are_first_come_first_served() -> None:
     for thread in threads:
         thread.join()
     assert order == [0, 1, 2, 3, 4]
+
+
+def test_a_taken_port_is_one_clear_error() -> None:
+    from narrator.errors import NarratorError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(NarratorError, match=rf"^cannot listen on 127.0.0.1:{port}: "):
+            listen_on("127.0.0.1", port)

@@ -162,7 +162,6 @@ class Service:
         """Speech requests admitted and not finished (their synthesis included)."""
         self.disconnects = 0
         """Speech replies whose client went away before the end."""
-        self.idle = threading.Condition(self._lock)
 
     def admit(self) -> None:
         with self._lock:
@@ -173,12 +172,10 @@ class Service:
     def release(self) -> None:
         with self._lock:
             self.active -= 1
-            self.idle.notify_all()
 
     def disconnected(self) -> None:
         with self._lock:
             self.disconnects += 1
-            self.idle.notify_all()
 
 
 def _service(request: Request) -> Service:

@@ -170,7 +170,9 @@ class JobManager:
     def submit(self, text: str, options: dict[str, Any]) -> Job:
         """Queue a job; :class:`QueueFull` when :attr:`max_waiting` are waiting already."""
         check_options(options)
-        resolve(options.get("voice"))
+        voice = resolve(options.get("voice")).voice
+        if options.get("speed") is not None:
+            voice.with_options(speed=float(options["speed"]))  # VoiceError when out of range
         job = Job(id=f"nar_{uuid.uuid4().hex}", options=options, created_at=int(time.time()))
         with self._wake:
             if len(self._waiting) >= self.max_waiting:
