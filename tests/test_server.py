@@ -606,3 +606,17 @@ def test_a_taken_port_is_one_clear_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(NarratorError, match=rf"^cannot listen on 127.0.0.1:{port}: "):
             listen_on("127.0.0.1", port)
+
+
+def test_a_resubmitted_job_takes_its_clips_from_the_cache(serve) -> None:
+    server = serve()
+    results = []
+    for _ in range(2):
+        body = server.request("POST", "/v1/narrations", {"input": TEXT, "voice": "fake"})[2]
+        job_id = json.loads(body)["id"]
+        done = until(lambda j=job_id: (s := job_status(server, j))["status"] == "completed" and s,
+                     "the job finished")  # fmt: skip
+        results.append(done["result"])
+    assert (results[0]["synthesized"], results[0]["cache_hits"]) == (4, 0)
+    assert (results[1]["synthesized"], results[1]["cache_hits"]) == (0, 4)
+    assert FakeEngine.calls == SENTENCES
