@@ -993,6 +993,78 @@ def cache(clear: bool) -> None:
                f"{size / 1e6:.1f} MB")  # fmt: skip
 
 
+@cli.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 lets other machines connect.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8880, show_default=True)
+@click.option(
+    "--api-key",
+    envvar="NARRATOR_API_KEY",
+    show_envvar=True,
+    default=None,
+    help="Require Authorization: Bearer KEY on every request.",
+)
+@click.option(
+    "--max-input-chars",
+    type=click.IntRange(1),
+    default=20_000,
+    show_default=True,
+    help="The longest text of a speech request (longer: 413).",
+)
+@click.option(
+    "--queue",
+    type=click.IntRange(1),
+    default=16,
+    show_default=True,
+    help="Speech requests in progress at once, and jobs waiting (more: 429).",
+)
+@click.option(
+    "--voices-loaded",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="Voices kept loaded between requests (least recently used go first).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="NARRATOR_STATE_DIR",
+    show_envvar=True,
+    help="Where narration jobs are kept. [default: narrator's data folder]",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where the models run.",
+)
+@click.option("--verbose", count=True, help="Log every request (twice for debug).")
+def serve(
+    host: str, port: int, api_key: str | None, max_input_chars: int, queue: int,
+    voices_loaded: int, state_dir: Path | None, device: str, verbose: int,
+) -> None:  # fmt: skip
+    """Serve OpenAI's speech API (POST /v1/audio/speech) and narration jobs over HTTP.
+
+    Needs the server extra: pip install "narrator-tts[server]". SIGTERM or Ctrl-C
+    finishes the requests in flight, then exits 0.
+    """
+    from .server import Settings, run
+
+    _setup_logging(max(verbose, 1), False)
+    settings = Settings(host=host, port=port, api_key=api_key or None,
+                        max_input_chars=max_input_chars, queue=queue,
+                        voices_loaded=voices_loaded, device=device)  # fmt: skip
+    if state_dir is not None:
+        settings.state_dir = state_dir
+    run(settings, log_level="info" if verbose else "warning", access_log=verbose > 0)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="narrator")

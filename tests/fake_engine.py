@@ -198,3 +198,18 @@ class GatedEngine(FakeEngine):
             while not gate.exists() and time.monotonic() < deadline:
                 time.sleep(0.01)
         return super().synthesize(text)
+
+
+class HeldEngine(FakeEngine):
+    """The fake engine, except that after its first ``free`` clips each waits for ``gate``
+    (at most ``WAIT`` seconds): a test holds synthesis where it wants, then opens the gate."""
+
+    name = "held"
+    free = 1
+    gate = None  # a threading.Event, set by the test
+    WAIT = 30.0
+
+    def synthesize(self, text: str) -> np.ndarray:
+        if len(FakeEngine.calls) >= self.free and HeldEngine.gate is not None:
+            HeldEngine.gate.wait(self.WAIT)
+        return super().synthesize(text)
