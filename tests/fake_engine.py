@@ -201,7 +201,8 @@ class GatedEngine(FakeEngine):
 
 
 class HeldEngine(FakeEngine):
-    """The fake engine, except that after its first ``free`` clips each waits for ``gate``
+    """The fake engine, except that after its first ``free`` clips (a stream's calibration of
+    the voice's loudness aside) each waits for ``gate``
     (at most ``WAIT`` seconds): a test holds synthesis where it wants, then opens the gate."""
 
     name = "held"
@@ -210,6 +211,10 @@ class HeldEngine(FakeEngine):
     WAIT = 30.0
 
     def synthesize(self, text: str) -> np.ndarray:
-        if len(FakeEngine.calls) >= self.free and HeldEngine.gate is not None:
+        from narrator.streaming import CALIBRATION_TEXT  # a stream measures its voice first
+
+        counted = [call for call in FakeEngine.calls if call not in CALIBRATION_TEXT]
+        held = text not in CALIBRATION_TEXT and len(counted) >= self.free
+        if held and HeldEngine.gate is not None:
             HeldEngine.gate.wait(self.WAIT)
         return super().synthesize(text)
