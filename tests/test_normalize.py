@@ -215,3 +215,15 @@ def test_fit_recuts_only_what_is_too_long() -> None:
     assert fit(["short one", LONG], 100)[0] == "short one"
     assert all(len(p) <= 100 for p in fit(["short one", LONG], 100))
     assert fit(["a", "b"], None) == ["a", "b"]
+
+
+@pytest.mark.parametrize("language", ["ja", "zh"])
+def test_chinese_and_japanese_numbers_stay_digits_for_the_engine(language: str) -> None:
+    """Written without spaces, a number is read with its counter ("3月" sangatsu), which
+    the engine's front end knows: narrator neither spells it nor spaces it out."""
+    assert normalize("私は3月5日に2,000円払った。", language) == "私は3月5日に2,000円払った。"
+
+
+def test_chunks_of_chinese_and_japanese_end_at_their_punctuation() -> None:
+    half = "今日は良い天気ですね、明日は雨が降るでしょう。本当ですか、はい、そうです。"
+    assert chunk(half * 2, 40) == [half, half]  # not "...そうです。今日は" and "良い天気..."

