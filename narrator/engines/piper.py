@@ -14,9 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import socket
-import tempfile
 import threading
 from importlib import import_module
 from importlib.util import find_spec
@@ -35,7 +32,6 @@ from . import (
     DOWNLOADED,
     LOCAL,
     MISSING,
-    NETWORK_TIMEOUT,
     Engine,
     check_number_option,
     check_option_names,
@@ -44,6 +40,7 @@ from . import (
     require_network,
 )
 from . import speed as rate
+from .fetch import fetch
 
 logger = logging.getLogger(__name__)
 
@@ -180,30 +177,29 @@ class PiperEngine(Engine):
             return
         if voice.model.endswith(".onnx") or "/" in voice.model or voice.model in BUNDLED_VOICES:
             resolve_model(voice)  # a missing file or package: its error says what to do
-        from piper.download_voices import URL_FORMAT, VOICE_PATTERN, download_voice
+        from piper.download_voices import URL_FORMAT, VOICE_PATTERN
 
-        if not VOICE_PATTERN.match(voice.model):
+        match = VOICE_PATTERN.match(voice.model)
+        if not match:
             raise VoiceError(f"voice {voice.name!r}: {voice.model} is not a Piper voice name "
                              "such as en_US-lessac-medium")  # fmt: skip
-        require_network(URL_FORMAT, f"Piper voice {voice.model}",
-                        "connect to a network and try again")  # fmt: skip
+        hint = "connect to a network and try again"
+        require_network(URL_FORMAT, f"Piper voice {voice.model}", hint)
+        parts = {"lang_family": match["lang_family"], "voice_name": match["voice_name"],
+                 "lang_code": f"{match['lang_family']}_{match['lang_region']}",
+                 "voice_quality": match["voice_quality"]}  # fmt: skip
         target = piper_data_dir()
-        target.mkdir(parents=True, exist_ok=True)
-        previous = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(NETWORK_TIMEOUT)  # piper's urlopen calls have no timeout
+        config = target / f"{voice.model}.onnx.json"
+        had_config = config.is_file()
         try:
-            remove_stale(target)  # what killed downloads left
-            with tempfile.TemporaryDirectory(
-                dir=target, prefix=f"{scratch_prefix()}download-", suffix=SCRATCH_SUFFIX
-            ) as folder:
-                download_voice(voice.model, Path(folder))
-                for suffix in (".onnx.json", ".onnx"):  # the model last: it marks a whole voice
-                    name = f"{voice.model}{suffix}"
-                    shutil.move(Path(folder) / name, target / name)
-        except OSError as exc:  # urllib's errors are OSErrors
-            raise ModelNotFoundError(f"cannot download Piper voice {voice.model}: {exc}") from None
-        finally:
-            socket.setdefaulttimeout(previous)
+            for suffix in (".onnx.json", ".onnx"):  # the model last: it marks a whole voice
+                fetch(URL_FORMAT.format(extension=suffix, **parts),
+                      target / f"{voice.model}{suffix}",
+                      what=f"Piper voice {voice.model}{suffix}", hint=hint)  # fmt: skip
+        except ModelNotFoundError:
+            if not had_config:
+                config.unlink(missing_ok=True)  # no half voice left behind
+            raise
         logger.info("downloaded Piper voice %s into %s", voice.model, target)
 
     @classmethod
