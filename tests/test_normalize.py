@@ -95,8 +95,32 @@ def test_roman_values(numeral: str, value: int | None) -> None:
 
 def test_pronoun_i_after_a_monarchs_name_stays() -> None:
     assert normalize("Then Henry I know went home.", "en") == "Then Henry I know went home."
-    assert normalize("Henry I died.", "en") == "Henry I died."
     assert normalize("Henry I.", "en") == "Henry the First."
+    assert normalize("The Henry I met was kind.", "en") == "The Henry I met was kind."
+    assert normalize("I told Paul I was late.", "en") == "I told Paul I was late."
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        (
+            "Charles I was beheaded in 1649.",
+            "Charles the First was beheaded in sixteen forty-nine.",
+        ),
+        ("King Charles I was beheaded.", "King Charles the First was beheaded."),
+        ("Henry I died.", "Henry the First died."),  # was read as the pronoun before
+        ("When Charles I was king, he ruled.", "When Charles the First was king, he ruled."),
+        ("Peter I founded the city.", "Peter the First founded the city."),
+        ("Henry VIII had six wives.", "Henry the Eighth had six wives."),
+        ("Louis XIV built Versailles.", "Louis the Fourteenth built Versailles."),
+        ("Elizabeth II opened it.", "Elizabeth the Second opened it."),
+        # "I" the pronoun, after words that are no name: unchanged.
+        ("Then I left.", "Then I left."),
+        ("When I was young, I ran.", "When I was young, I ran."),
+    ],
+)
+def test_regnal_numbers_after_a_name(text: str, spoken: str) -> None:
+    assert normalize(text, "en") == spoken
 
 
 # --- the normalizer keeps track of the input ----------------------------------------
@@ -191,3 +215,15 @@ def test_fit_recuts_only_what_is_too_long() -> None:
     assert fit(["short one", LONG], 100)[0] == "short one"
     assert all(len(p) <= 100 for p in fit(["short one", LONG], 100))
     assert fit(["a", "b"], None) == ["a", "b"]
+
+
+@pytest.mark.parametrize("language", ["ja", "zh"])
+def test_chinese_and_japanese_numbers_stay_digits_for_the_engine(language: str) -> None:
+    """Written without spaces, a number is read with its counter ("3月" sangatsu), which
+    the engine's front end knows: narrator neither spells it nor spaces it out."""
+    assert normalize("私は3月5日に2,000円払った。", language) == "私は3月5日に2,000円払った。"
+
+
+def test_chunks_of_chinese_and_japanese_end_at_their_punctuation() -> None:
+    half = "今日は良い天気ですね、明日は雨が降るでしょう。本当ですか、はい、そうです。"
+    assert chunk(half * 2, 40) == [half, half]  # not "...そうです。今日は" and "良い天気..."

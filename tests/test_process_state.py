@@ -48,7 +48,7 @@ def test_the_coqui_licence_travels_on_the_voice(fake_voice, tmp_path: Path, monk
 
 
 def test_the_socket_timeout_is_left_alone(monkeypatch):
-    # Piper's downloads time out per connection (narrator.engines.piper._download_voice).
+    # Piper's downloads time out per connection (narrator.engines.fetch.fetch).
     import narrator.engines.piper as piper_engine
 
     assert not hasattr(piper_engine, "socket")

@@ -290,3 +290,28 @@ def test_split_verbose_reports_unspeakable_text(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert result.stdout == "Hello world.\n"
     assert "unspeakable text at line 1, column 7: '😀' (unspeakable symbol)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "expected"),
+    [
+        (
+            "ja",
+            "今日は良い天気ですね。明日は雨が降るでしょう！本当ですか？彼は「行く。」と言った。",
+            ["今日は良い天気ですね。", "明日は雨が降るでしょう!", "本当ですか?",
+             "彼は「行く。」と言った。"],
+        ),
+        (
+            "zh",
+            "今天天气很好。我们去公园吧！你来吗？他说：“你好！”然后走了。",
+            ["今天天气很好。", "我们去公园吧!", "你来吗?", "他说:“你好!”", "然后走了。"],
+        ),
+        # An English text quoting Japanese: the ideographic full stop ends a sentence too.
+        ("en", "She wrote 終わり。Then she left.", ["She wrote 終わり。", "Then she left."]),
+    ],
+)  # fmt: skip
+def test_sentences_end_at_ideographic_stops_without_spaces(
+    language: str, text: str, expected: list[str]
+) -> None:
+    """Chinese and Japanese end sentences with 。！？ and put no space after them."""
+    assert [s.text for s in split_text(text, language=language)] == expected

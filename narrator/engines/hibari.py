@@ -14,13 +14,10 @@ same inputs and outputs (``[options] british = true`` picks the British front en
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import http.client
 import json
 import logging
 import os
 import threading
-import urllib.request
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -29,7 +26,6 @@ from typing import Any
 import numpy as np
 import platformdirs
 
-from ..destinations import SCRATCH_SUFFIX, remove_stale, scratch_prefix
 from ..errors import EngineError, ModelNotFoundError, VoiceError
 from ..voices import Voice
 from . import (
@@ -37,7 +33,6 @@ from . import (
     DOWNLOADED,
     LOCAL,
     MISSING,
-    NETWORK_TIMEOUT,
     UNAVAILABLE,
     Engine,
     check_option_names,
@@ -46,6 +41,7 @@ from . import (
     require_network,
 )
 from . import speed as rate
+from .fetch import fetch
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +68,6 @@ gives the same samples, so cached clips and re-runs agree."""
 
 OPTIONS = {"british": "true for a model file of a British voice (British spelling-to-sound)"}
 """Keys the hibari engine accepts in a preset's ``[options]`` table."""
-
-_CHUNK = 1 << 16
 
 
 def hibari_data_dir() -> Path:
@@ -231,40 +225,10 @@ class HibariEngine(Engine):
         url = base_url() + entry["file"]
         hint = f"connect to a network and run: narrator voices download {voice.name}"
         require_network(url, f"hibari voice {voice.model}", hint)
-        target = hibari_data_dir()
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-            remove_stale(target)  # what killed downloads left
-        except OSError as exc:
-            raise ModelNotFoundError(f"cannot download hibari voice {voice.model} into "
-                                     f"{target}: {exc}") from None  # fmt: skip
-        scratch = target / f"{scratch_prefix()}{entry['file']}{SCRATCH_SUFFIX}"
-        failed = f"cannot download hibari voice {voice.model} from {url}"
-        try:
-            digest, size = hashlib.sha256(), 0
-            with (
-                urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT) as answer,
-                open(scratch, "wb") as out,
-            ):
-                while chunk := answer.read(_CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-            if size != entry["bytes"]:
-                raise ModelNotFoundError(f"{failed}: it is {size:,} bytes, not {entry['bytes']:,} "
-                                         f"(cut short); {hint}")  # fmt: skip
-            if digest.hexdigest() != entry["sha256"]:
-                raise ModelNotFoundError(f"{failed}: its SHA-256 {digest.hexdigest()[:16]}... is "
-                                         f"not hibari's {entry['sha256'][:16]}...; "
-                                         f"{hint}")  # fmt: skip
-            os.replace(scratch, target / entry["file"])
-        except (OSError, http.client.HTTPException) as exc:  # urllib's errors are OSErrors
-            reason = str(exc) or type(exc).__name__
-            raise ModelNotFoundError(f"{failed}: {reason}; {hint}") from None
-        finally:
-            with contextlib.suppress(OSError):
-                scratch.unlink()
-        logger.info("downloaded hibari voice %s into %s", voice.model, target)
+        fetch(url, hibari_data_dir() / entry["file"], what=f"hibari voice {voice.model}",
+              hint=hint, size=entry["bytes"], sha256=entry["sha256"],
+              sha256_source="the one in hibari's registry")  # fmt: skip
+        logger.info("downloaded hibari voice %s into %s", voice.model, hibari_data_dir())
 
     @classmethod
     def load(cls, voice: Voice, *, device: str = "auto") -> HibariEngine:

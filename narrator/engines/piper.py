@@ -14,8 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 from importlib import import_module
 from importlib.util import find_spec
@@ -34,7 +32,6 @@ from . import (
     DOWNLOADED,
     LOCAL,
     MISSING,
-    NETWORK_TIMEOUT,
     Engine,
     check_number_option,
     check_option_names,
@@ -43,6 +40,7 @@ from . import (
     require_network,
 )
 from . import speed as rate
+from .fetch import fetch
 
 logger = logging.getLogger(__name__)
 
@@ -181,24 +179,27 @@ class PiperEngine(Engine):
             resolve_model(voice)  # a missing file or package: its error says what to do
         from piper.download_voices import URL_FORMAT, VOICE_PATTERN
 
-        if not VOICE_PATTERN.match(voice.model):
+        match = VOICE_PATTERN.match(voice.model)
+        if not match:
             raise VoiceError(f"voice {voice.name!r}: {voice.model} is not a Piper voice name "
                              "such as en_US-lessac-medium")  # fmt: skip
-        require_network(URL_FORMAT, f"Piper voice {voice.model}",
-                        "connect to a network and try again")  # fmt: skip
+        hint = "connect to a network and try again"
+        require_network(URL_FORMAT, f"Piper voice {voice.model}", hint)
+        parts = {"lang_family": match["lang_family"], "voice_name": match["voice_name"],
+                 "lang_code": f"{match['lang_family']}_{match['lang_region']}",
+                 "voice_quality": match["voice_quality"]}  # fmt: skip
         target = piper_data_dir()
-        target.mkdir(parents=True, exist_ok=True)
+        config = target / f"{voice.model}.onnx.json"
+        had_config = config.is_file()
         try:
-            remove_stale(target)  # what killed downloads left
-            with tempfile.TemporaryDirectory(
-                dir=target, prefix=f"{scratch_prefix()}download-", suffix=SCRATCH_SUFFIX
-            ) as folder:
-                _download_voice(voice.model, URL_FORMAT, VOICE_PATTERN, Path(folder))
-                for suffix in (".onnx.json", ".onnx"):  # the model last: it marks a whole voice
-                    name = f"{voice.model}{suffix}"
-                    shutil.move(Path(folder) / name, target / name)
-        except OSError as exc:  # urllib's errors are OSErrors
-            raise ModelNotFoundError(f"cannot download Piper voice {voice.model}: {exc}") from None
+            for suffix in (".onnx.json", ".onnx"):  # the model last: it marks a whole voice
+                fetch(URL_FORMAT.format(extension=suffix, **parts),
+                      target / f"{voice.model}{suffix}",
+                      what=f"Piper voice {voice.model}{suffix}", hint=hint)  # fmt: skip
+        except ModelNotFoundError:
+            if not had_config:
+                config.unlink(missing_ok=True)  # no half voice left behind
+            raise
         logger.info("downloaded Piper voice %s into %s", voice.model, target)
 
     @classmethod
@@ -397,23 +398,3 @@ def _speaker_id(voice: Voice, config: Any) -> int | None:
         return int(voice.speaker)
     names = ", ".join(sorted(speakers)) or f"0 to {config.num_speakers - 1}"
     raise VoiceError(f"voice {voice.name!r} has no speaker {voice.speaker!r}; speakers: {names}")
-
-
-def _download_voice(model: str, url_format: str, pattern: Any, folder: Path) -> None:
-    """Download Piper voice *model* (its ``.onnx`` and ``.onnx.json``) from Piper's voice
-    host into *folder*, as ``piper.download_voices`` does, but with a timeout on each
-    connection (piper's own has none, and a process-wide default would reach every
-    other thread of a server)."""
-    from urllib.request import urlopen
-
-    match = pattern.match(model)
-    family = match.group("lang_family")
-    fields = {
-        "lang_family": family, "lang_code": f"{family}_{match.group('lang_region')}",
-        "voice_name": match.group("voice_name"), "voice_quality": match.group("voice_quality"),
-    }  # fmt: skip
-    for extension in (".onnx", ".onnx.json"):
-        url = url_format.format(extension=extension, **fields)
-        with urlopen(url, timeout=NETWORK_TIMEOUT) as response, \
-                open(folder / f"{model}{extension}", "wb") as out:  # fmt: skip
-            shutil.copyfileobj(response, out)

@@ -35,9 +35,9 @@ _CONJUNCTIONS = (
     "e|ma|perché|quando|mas|porque|en|maar|omdat|dat|och|men|att|og|fordi"
 )
 _BOUNDARIES: tuple[tuple[int, re.Pattern[str]], ...] = (
-    (5, re.compile(r"[.!?…][\"'”’»)\]]*(?=\s)")),
-    (4, re.compile(r"[;:](?=\s)|\s[—–-](?=\s)|—(?=\w)")),
-    (3, re.compile(r"[,)\]](?=\s)")),
+    (5, re.compile(r"[.!?…][\"'”’»)\]]*(?=\s)|[。！？][」』）”’]*")),
+    (4, re.compile(r"[;:](?=\s)|\s[—–-](?=\s)|—(?=\w)|[；：]")),
+    (3, re.compile(r"[,)\]](?=\s)|[，、）」』]")),
     (2, re.compile(rf"(?=\s(?:{_CONJUNCTIONS})\b)", re.IGNORECASE)),
     (1, re.compile(r"(?=\s)")),
 )

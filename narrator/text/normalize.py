@@ -605,6 +605,13 @@ _DETERMINERS = _words(
     "my your his her its our their first last same only other next"
 )
 """Words before a noun that make "the part I liked" a relative clause: "I" the pronoun."""
+_TELLING = _words(
+    "tell tells told telling ask asks asked asking remind reminds reminded warn warns warned "
+    "assure assures assured promise promises promised show shows showed shown inform informs "
+    "informed write writes wrote text texted email emailed convince convinced persuade "
+    "persuaded teach taught bet guarantee guaranteed let lets"
+)
+"""Verbs before a name that make a clause start after it: "I told Paul I was late"."""
 _YEAR_AFTER = re.compile(r"\s*(?:AD|A\.D\.|BC|B\.C\.|BCE|B\.C\.E\.|CE|C\.E\.)(?!\w)")
 _NEXT_WORD = re.compile(r"\s+([^\W\d_][\w'’-]*)")
 _PREVIOUS_WORD = re.compile(r"(\w[\w.]*|#)\s*$")
@@ -619,8 +626,11 @@ def _lone_i_is_pronoun(match: re.Match[str], keyword: int, *, name: bool = False
     No lower-case word after it (an end, a comma, a capital) is the numeral.  Else a
     word in lower case before it ("in part I agree", "chapter I mean") or a
     determiner before that word ("the Volume I bought") makes a relative clause: the
-    pronoun.  After a monarch's name (*name*), any other lower-case word does too
-    ("Henry I know"); after a capitalized keyword, it is the numeral ("World War I ended").
+    pronoun.  After a capitalized keyword, it is the numeral ("World War I ended").
+    After a monarch's name (*name*) the numeral too ("Charles I was beheaded", "Henry I
+    died"): a name and "I" the pronoun meet without a comma only in a relative clause,
+    after a determiner ("the Henry I knew") or as the object of a verb of telling ("I
+    told Paul I was late").
     """
     following = _NEXT_WORD.match(match.string, match.end())
     if following is None or not following.group(1)[:1].islower():
@@ -628,10 +638,13 @@ def _lone_i_is_pronoun(match: re.Match[str], keyword: int, *, name: bool = False
     word = following.group(1).lower()
     if word in _AFTER_NUMERAL_I:
         return False
-    if word in _AFTER_PRONOUN_I or name or match.group(keyword)[:1].islower():
+    if word in _AFTER_PRONOUN_I or (match.group(keyword)[:1].islower() and not name):
         return True
     previous = _PREVIOUS_WORD.search(match.string, 0, match.start(keyword))
-    return previous is not None and previous.group(1).lower() in _DETERMINERS
+    if previous is None:
+        return False
+    word = previous.group(1)
+    return word.lower() in _DETERMINERS or (name and word in _TELLING)
 
 
 def _comparison(sign: str) -> str:

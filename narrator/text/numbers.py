@@ -8,8 +8,10 @@ from functools import lru_cache
 
 from num2words import CONVERTER_CLASSES, num2words
 
-_ALIASES = {"nb": "no", "nn": "no", "kk": "kz", "zh": "", "iw": "he"}
-"""Voice language codes whose num2words name differs ("" for none)."""
+_ALIASES = {"nb": "no", "nn": "no", "kk": "kz", "zh": "", "ja": "", "iw": "he"}
+"""Voice language codes whose num2words name differs ("" for none).  Chinese and Japanese
+keep their digits: written without spaces ("3月5日"), a number is read with the counter
+after it, which the engine's own front end knows and num2words does not."""
 
 _COMMONWEALTH = frozenset({"GB", "UK", "AU", "NZ", "IE", "ZA", "IN", "NG", "SG"})
 """English regions that say "one hundred and one" (and spell "metre")."""

@@ -50,6 +50,16 @@ _ELLIPSIS_END = re.compile(r"""(?:\.{3,}|…)["'”’»)\]]*\s+(?=["'“‘«(\
 _INITIAL_END = re.compile(r"""(?<![\w.])([^\W\d_])\.["'”’»)\]]*\s+(?=["'“‘«(\[]*(\w+)(\.?))""")
 
 
+# Third, the ends of sentences in scripts written without spaces (Chinese, Japanese): an
+# ideographic full stop or a full-width "！" or "？" (or a "!" or "?" right before a Chinese
+# or Japanese character), with any closing brackets or quotes, ends a sentence wherever it
+# stands, except before the Japanese quoting particle と (「行く。」と言った).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+_CJK_END = re.compile(
+    rf"(?:[。｡！？]+|[.!?]+(?=[{_CJK}「『（]))[」』）)〉》】\"”’]*(?!\s*[と」』）)〉》】\"”’])"
+)
+
+
 _BEFORE_A_NUMBER = frozenset({"art", "arts", "eq", "eqs", "n", "nn", "no", "nos", "op", "ep"})
 """Abbreviations that end no sentence when a number follows them ("Eq. (2)", "n. 4")."""
 _NUMBER_START = re.compile(r"[(\[]?\d")
@@ -111,6 +121,7 @@ class SentenceSplitter:
         """``text[start:end]`` as spans, cut where Punkt missed the end of a sentence."""
         sentence = text[start:end]
         cuts = {m.end() for m in _ELLIPSIS_END.finditer(sentence) if m.group(1).isupper()}
+        cuts.update(m.end() for m in _CJK_END.finditer(sentence))
         cuts.update(
             m.end()
             for m in _INITIAL_END.finditer(sentence)
