@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .books import Document, load, read_cover
+from .books import Document, load, read_cover, title_from_name
 from .cache import ClipCache
 from .engines import Engine, load_engine
 from .errors import InputError, NarratorError, OptionError
@@ -182,11 +182,6 @@ class BatchProgress:
 
 
 BatchProgressFn = Callable[[BatchProgress], None]
-
-
-def title_from_name(path: str | Path) -> str:
-    """The fallback title ``narrator read`` gives a file: its name, in title case."""
-    return Path(path).stem.replace("_", " ").replace("-", " ").strip().title()
 
 
 def is_complete(path: Path) -> bool:

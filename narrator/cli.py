@@ -383,6 +383,7 @@ def read(
                          as_json, jobs)  # fmt: skip
     tags = {key: value for key, value in (("title", title), ("author", author)) if value}
     from .books import input_format as format_of
+    from .books import title_from_name
 
     format_of(input, input_format)  # an unknown --input-format fails before anything loads
     rendering = Rendering(
@@ -436,7 +437,7 @@ def read(
         result = narrate(
             document, stream if stream is not None else output, voice=chosen, rendering=rendering,
             device=device, engine=engine, progress=progress.update,
-            fallback_title=None if input == STDIN else _title_from_name(input),
+            fallback_title=None if input == STDIN else title_from_name(input),
             cache=not no_cache, jobs=jobs, subtitles=subtitles, split_chapters=split_chapters,
             lexicon=lexicon, inputs=[_input_file(input)],
         )  # fmt: skip
@@ -722,10 +723,6 @@ def _is_stream(path: str) -> bool:
     except (OSError, ValueError):
         return False
     return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
-
-
-def _title_from_name(path: str) -> str:
-    return Path(path).stem.replace("_", " ").replace("-", " ").strip().title()
 
 
 def _clock(seconds: float) -> str:

@@ -192,3 +192,8 @@ def read_cover(path: str | Path) -> bytes:
     if cover_type(data) is None:
         raise InputError(f"--cover {path}: is not a JPEG or PNG image")
     return data
+
+
+def title_from_name(path: str | Path) -> str:
+    """The title a file gets when it names none itself: its name, in title case."""
+    return Path(path).stem.replace("_", " ").replace("-", " ").strip().title()
