@@ -439,11 +439,7 @@ def _plan(
     """Read and split *job*'s book as :func:`~narrator.pipeline.narrate` will, loading its
     voice's engine once for all books of that voice."""
     document = load(job.input, job.input_format, max_bytes=max_input, extract=job.extract,
-                    skip_notes=job.skip_notes)  # fmt: skip
-    if job.chapters:
-        from .books.chapters import select
-
-        document = select(document, job.chapters)
+                    skip_notes=job.skip_notes, chapters=job.chapters or None)  # fmt: skip
     text = document.text
     wanted = job.voice if job.voice is not None else voice
     chosen = auto_voice(text, document.language) if wanted == AUTO_VOICE else load_voice(wanted)

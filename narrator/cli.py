@@ -205,13 +205,8 @@ def _load_document(
     :class:`narrator.books.Document`, cut to ``--chapters``."""
     from .books import load
 
-    document = load(input, input_format, max_bytes=max_input, extract=extract,
-                    skip_notes=skip_notes)  # fmt: skip
-    if chapter_spec is not None:
-        from .books.chapters import select
-
-        document = select(document, chapter_spec)
-    return document
+    return load(input, input_format, max_bytes=max_input, extract=extract,
+                skip_notes=skip_notes, chapters=chapter_spec)  # fmt: skip
 
 
 def _read_cover(path: Path | None) -> bytes | None:

@@ -100,6 +100,7 @@ def load(
     max_bytes: int = MAX_INPUT_BYTES,
     extract: bool | None = None,
     skip_notes: bool = False,
+    chapters: str | None = None,
 ) -> Document:
     """Read *source* (a path, or ``"-"`` for standard input) as a :class:`Document`.
 
@@ -110,8 +111,24 @@ def load(
     *given_format* is ``--input-format`` (else the suffix decides, see
     :func:`input_format`); *extract* (HTML) keeps only a page's main article (None:
     on for HTML files, off for EPUB chapters); *skip_notes* leaves footnotes and
-    endnotes out of EPUB and HTML books.
+    endnotes out of EPUB and HTML books; *chapters* (``--chapters 3-7,10``) keeps only
+    those chapters (see :func:`narrator.books.chapters.select`).
     """
+    document = _read(source, given_format, max_bytes, extract, skip_notes)
+    if chapters is not None:
+        from .chapters import select
+
+        document = select(document, chapters)
+    return document
+
+
+def _read(
+    source: str | Path | TextInput,
+    given_format: str | None,
+    max_bytes: int,
+    extract: bool | None,
+    skip_notes: bool,
+) -> Document:
     fmt = input_format(source.source if isinstance(source, TextInput) else source, given_format)
     if fmt in ("text", "markdown"):
         with _opened(source) as opened:
@@ -126,11 +143,9 @@ def load(
 
             return read_html(stream, name, extract=True if extract is None else extract,
                              skip_notes=skip_notes, max_bytes=max_bytes)  # fmt: skip
-        if fmt == "pdf":
-            from .pdf import read_pdf
+        from .pdf import read_pdf  # the last of FORMATS
 
-            return read_pdf(stream, name, max_bytes=max_bytes)
-    raise OptionError(f"reading {fmt.upper()} input is not supported yet")
+        return read_pdf(stream, name, max_bytes=max_bytes)
 
 
 @contextlib.contextmanager
